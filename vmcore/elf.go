@@ -1,0 +1,147 @@
+package vmcore
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/kdumpkit/kdumpkit/elfcore"
+	"github.com/kdumpkit/kdumpkit/kernel"
+	"github.com/kdumpkit/kdumpkit/mem"
+)
+
+// defaultPageSize is used when the dump has no VMCOREINFO PAGESIZE; every
+// x86_64 kernel uses 4 KiB pages.
+const defaultPageSize = 4096
+
+// maxPages caps the pfn range of an ELF dump before bitmaps are allocated:
+// 2^36 pages of 4 KiB is 256 TiB, beyond any x86_64 machine (which is
+// limited to 52 physical address bits = 2^40 pages, but a dump that
+// large cannot be read with in-memory bitmaps anyway).
+const maxPages = 1 << 36
+
+// elfDump is a Dump over an ELF core.
+type elfDump struct {
+	f        *elfcore.File
+	format   Format
+	pageSize int
+	maxPFN   mem.PFN
+	ram      *mem.Bitmap
+	stored   *mem.Bitmap
+	closer   io.Closer
+}
+
+func openELF(r io.ReaderAt, size int64, format Format, closer io.Closer) (*elfDump, error) {
+	f, err := elfcore.Open(r, size)
+	if err != nil {
+		return nil, err
+	}
+	d := &elfDump{f: f, format: format, pageSize: defaultPageSize, closer: closer}
+	if vi := elfcore.VMCOREINFO(f.Notes); vi != nil {
+		if info, err := kernel.ParseVMCOREINFO(vi); err == nil {
+			if ps, ok := info.PageSize(); ok {
+				if ps < 512 || ps&(ps-1) != 0 {
+					return nil, fmt.Errorf("vmcoreinfo PAGESIZE %d is not a power of two of at least 512", ps)
+				}
+				d.pageSize = ps
+			}
+		}
+	}
+	ps := uint64(d.pageSize)
+	maxPFN := (f.MaxPAddr() + ps - 1) / ps
+	if maxPFN > maxPages {
+		return nil, fmt.Errorf("elf core: PT_LOADs reach physical address %#x, beyond the %d pages supported", f.MaxPAddr(), uint64(maxPages))
+	}
+	d.maxPFN = mem.PFN(maxPFN)
+	d.ram = mem.NewBitmap(d.maxPFN)
+	d.stored = mem.NewBitmap(d.maxPFN)
+	// The RAM bitmap follows makedumpfile: a segment covers the pfns from
+	// its floored start to its floored end, so a partial last page does
+	// not count as RAM.
+	for _, p := range f.Loads {
+		d.ram.SetRange(mem.PFN(p.PAddr/ps), mem.PFN((p.PAddr+p.MemSz)/ps))
+	}
+	copy(d.stored.Bytes(), d.ram.Bytes())
+	// Pages past p_filesz are not in the file (makedumpfile -E output of
+	// excluded runs, or a truncated capture).
+	for _, p := range f.Loads {
+		if p.FileSz == p.MemSz {
+			continue
+		}
+		start := (p.PAddr + p.FileSz + ps - 1) / ps
+		end := (p.PAddr + p.MemSz + ps - 1) / ps
+		for pfn := start; pfn < end; pfn++ {
+			d.stored.Clear(mem.PFN(pfn))
+		}
+	}
+	d.ram.Freeze()
+	d.stored.Freeze()
+	return d, nil
+}
+
+func (d *elfDump) Format() Format        { return d.format }
+func (d *elfDump) PageSize() int         { return d.pageSize }
+func (d *elfDump) MaxPFN() mem.PFN       { return d.maxPFN }
+func (d *elfDump) RAM() *mem.Bitmap      { return d.ram }
+func (d *elfDump) Stored() *mem.Bitmap   { return d.stored }
+func (d *elfDump) Notes() []elfcore.Note { return d.f.Notes }
+func (d *elfDump) VMCOREINFO() []byte    { return elfcore.VMCOREINFO(d.f.Notes) }
+func (d *elfDump) ELF() *elfcore.File    { return d.f }
+func (d *elfDump) Incomplete() bool      { return d.f.Incomplete() }
+func (d *elfDump) Close() error          { return closeIf(d.closer) }
+
+// ReadPage reads a page the way makedumpfile's readpage_elf does: bytes a
+// segment holds in the file are copied, bytes it covers only in memory (or
+// gaps between segments inside the page) read as zero.
+func (d *elfDump) ReadPage(pfn mem.PFN, dst []byte) error {
+	if !d.ram.Test(pfn) {
+		return fmt.Errorf("pfn %#x: %w", uint64(pfn), mem.ErrNotRAM)
+	}
+	if !d.stored.Test(pfn) {
+		return fmt.Errorf("pfn %#x: %w", uint64(pfn), mem.ErrExcluded)
+	}
+	ps := uint64(d.pageSize)
+	dst = dst[:ps]
+	paddr := uint64(pfn) * ps
+	// Fast path: one segment holds the whole page in the file.
+	if p, _, ok := d.f.LoadAt(paddr); ok && paddr+ps <= p.PAddr+p.FileSz {
+		off := p.Off + (paddr - p.PAddr)
+		if _, err := d.f.ReadAt(dst, int64(off)); err != nil {
+			return fmt.Errorf("pfn %#x: read file offset %#x: %w", uint64(pfn), off, err)
+		}
+		return nil
+	}
+	return d.readPageSlow(pfn, paddr, dst)
+}
+
+func (d *elfDump) readPageSlow(pfn mem.PFN, paddr uint64, dst []byte) error {
+	end := paddr + uint64(len(dst))
+	for a := paddr; a < end; {
+		i := a - paddr
+		p, pieceEnd, ok := d.f.LoadAt(a)
+		if !ok {
+			dst[i] = 0
+			a++
+			continue
+		}
+		stop := min(end, pieceEnd)
+		if fileEnd := p.PAddr + p.FileSz; a < fileEnd {
+			n := min(stop, fileEnd) - a
+			off := p.Off + (a - p.PAddr)
+			if _, err := d.f.ReadAt(dst[i:i+n], int64(off)); err != nil {
+				return fmt.Errorf("pfn %#x: read file offset %#x: %w", uint64(pfn), off, err)
+			}
+			a += n
+			continue
+		}
+		clear(dst[i : i+(stop-a)])
+		a = stop
+	}
+	return nil
+}
+
+func closeIf(c io.Closer) error {
+	if c == nil {
+		return nil
+	}
+	return c.Close()
+}
