@@ -43,4 +43,6 @@ func (r PFNRange) Len() uint64 {
 	return uint64(r.End - r.Start)
 }
 
-func (r PFNRange) String() string { return fmt.Sprintf("pfn [%#x, %#x)", uint64(r.Start), uint64(r.End)) }
+func (r PFNRange) String() string {
+	return fmt.Sprintf("pfn [%#x, %#x)", uint64(r.Start), uint64(r.End))
+}

@@ -91,7 +91,9 @@ func cmdInfo(args []string, stdout, stderr io.Writer) int {
 }
 
 func printInfo(w io.Writer, in vmcore.Info) {
-	row := func(k string, format string, a ...any) { fmt.Fprintf(w, "%-14s "+format+"\n", append([]any{k + ":"}, a...)...) }
+	row := func(k string, format string, a ...any) {
+		fmt.Fprintf(w, "%-14s "+format+"\n", append([]any{k + ":"}, a...)...)
+	}
 	row("format", "%s", in.Format)
 	row("release", "%s", orNone(in.Release))
 	row("machine", "%s", orNone(in.Machine))
@@ -250,4 +252,3 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: %d pages verified, %s\n", strings.Join(fs.Args(), " "), n, status)
 	return 0
 }
-
