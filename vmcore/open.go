@@ -1,7 +1,6 @@
 package vmcore
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -89,5 +88,3 @@ func open(r io.ReaderAt, size int64, c io.Closer) (Dump, error) {
 	return nil, fmt.Errorf("unknown dump format: first bytes % x are not ELF, kdump-compressed (\"KDUMP   \"/\"DISKDUMP\") or flattened (\"makedumpfile\")", head)
 }
 
-// isPrefix reports whether b starts with s.
-func isPrefix(b []byte, s string) bool { return bytes.HasPrefix(b, []byte(s)) }

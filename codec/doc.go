@@ -1,0 +1,20 @@
+// Package codec decodes the per-page compression methods of the
+// kdump-compressed format: zlib (page flag 0x1, an RFC 1950 stream), LZO
+// (0x2, a raw LZO1X block as made by lzo1x_1_compress), snappy (0x4, the raw
+// snappy block format, not the framing format) and zstd (0x20, zstd frames).
+// These four are the only methods crash, libkdumpfile and makedumpfile know.
+//
+// A Decoder holds reusable state (zlib and zstd decoders, nothing for LZO
+// and snappy) so that decoding a page does not allocate; use one Decoder per
+// goroutine. LZO1X decoding is our own implementation (DecodeLZO1X): no Go
+// LZO library with a usable licence exists.
+//
+// It does not compress; the write side lives elsewhere.
+//
+// # Security
+//
+// Compressed input is treated as hostile: every read of src and every write
+// to dst is bounds-checked, malformed input yields an error wrapping
+// ErrCorrupt, nothing is written past len(dst), and no input makes the
+// decoders panic or allocate more than a fixed bound.
+package codec
