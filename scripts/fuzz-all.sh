@@ -8,6 +8,6 @@ for pkg in $(go list ./...); do
 	dir=$(go list -f '{{.Dir}}' "$pkg")
 	for fz in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
 		echo "== $pkg $fz ($t)"
-		go test -run '^$' -fuzz "^$fz\$" -fuzztime "$t" "$pkg"
+		go test -run '^$' -fuzz "^$fz\$" -fuzztime "$t" -fuzzminimizetime 2s -parallel "${FUZZ_PARALLEL:-1}" "$pkg"
 	done
 done
