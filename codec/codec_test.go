@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kdumpkit/kdumpkit/internal/fuzzseed"
 	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
@@ -177,17 +178,43 @@ func BenchmarkDecodeLZO(b *testing.B) {
 	}
 }
 
+// fuzzMethods maps FuzzDecode's method argument (mod 5) to a Method.
+var fuzzMethods = [...]Method{Raw, Zlib, LZO, Snappy, Zstd}
+
+func fuzzMethodIndex(m Method) uint8 {
+	for i, x := range fuzzMethods {
+		if x == m {
+			return uint8(i)
+		}
+	}
+	return 0
+}
+
 // FuzzDecode feeds arbitrary bytes to every method; none may panic, and an
-// error must wrap ErrCorrupt.
+// error must wrap ErrCorrupt. Seeds: a test page in every method, the
+// committed seeds in testdata/fuzz/FuzzDecode and, when the real-kernel
+// corpus is built, a stored page of each method from its kdump files.
 func FuzzDecode(f *testing.F) {
 	for m, src := range encoded(f) {
-		f.Add(uint8(m), src)
+		f.Add(fuzzMethodIndex(m), src)
 	}
+	if b, err := os.ReadFile(filepath.Join("testdata", "lzo1x", "pagelike-0.lzo")); err == nil {
+		f.Add(fuzzMethodIndex(LZO), b)
+	}
+	if s := fuzzseed.Load(f); s != nil {
+		for _, p := range s.Pages {
+			if m, ok := MethodForFlags(p.Flags); ok {
+				f.Add(fuzzMethodIndex(m), p.Data)
+			}
+		}
+	}
+	// One Decoder for all execs, as a reader keeps one per goroutine:
+	// creating the zstd decoder per exec would dominate the run.
+	var d Decoder
+	defer d.Close()
+	dst := make([]byte, 4096)
 	f.Fuzz(func(t *testing.T, m uint8, src []byte) {
-		var d Decoder
-		defer d.Close()
-		meth := []Method{Raw, Zlib, LZO, Snappy, Zstd}[int(m)%5]
-		dst := make([]byte, 4096)
+		meth := fuzzMethods[int(m)%len(fuzzMethods)]
 		if err := d.Decode(meth, dst, src); err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("%v: %v", meth, err)
 		}

@@ -191,8 +191,10 @@ func Open(r io.ReaderAt, size int64) (*File, error) {
 			s, e = f.sub.StartPFN64, f.sub.EndPFN64
 			off = 80
 		}
-		if s >= e || e > maxMapnr {
-			return nil, formatErr("sub header", B+off, "split range [%#x, %#x) is empty or exceeds max_mapnr %#x", s, e, maxMapnr)
+		// An empty range is valid: makedumpfile --split gives the last
+		// members none when the pages run out before them.
+		if s > e || e > maxMapnr {
+			return nil, formatErr("sub header", B+off, "split range [%#x, %#x) is reversed or exceeds max_mapnr %#x", s, e, maxMapnr)
 		}
 		start, end = mem.PFN(s), mem.PFN(e)
 	}
@@ -385,7 +387,12 @@ func (f *File) putScratch(s *scratch) {
 // below MaxPFN.
 func (f *File) partFor(pfn mem.PFN) *part {
 	if len(f.parts) == 1 {
-		return f.parts[0]
+		// A lone --split member covers only its own range: its stored
+		// bitmap has the other members' pages too, without descriptors.
+		if p := f.parts[0]; pfn >= p.start && pfn < p.end {
+			return p
+		}
+		return nil
 	}
 	lo, hi := 0, len(f.parts)
 	for lo < hi {
@@ -411,30 +418,33 @@ var errNoDesc = errors.New("descriptor was never written")
 func (f *File) PageDesc(pfn mem.PFN) (PageDesc, error) {
 	s := f.getScratch()
 	defer f.putScratch(s)
-	_, pd, err := f.lookup(pfn, s)
+	_, pd, _, err := f.lookup(pfn, s)
 	return pd, err
 }
 
-func (f *File) lookup(pfn mem.PFN, s *scratch) (*part, PageDesc, error) {
+// lookup finds the part holding pfn and its descriptor, and returns the
+// descriptor's file offset for error messages.
+func (f *File) lookup(pfn mem.PFN, s *scratch) (p *part, pd PageDesc, descOff int64, err error) {
 	if pfn >= f.maxMap || !f.ram.Test(pfn) {
-		return nil, PageDesc{}, fmt.Errorf("pfn %#x: %w", uint64(pfn), mem.ErrNotRAM)
+		return nil, PageDesc{}, 0, fmt.Errorf("pfn %#x: %w", uint64(pfn), mem.ErrNotRAM)
 	}
 	if !f.stored.Test(pfn) {
-		return nil, PageDesc{}, fmt.Errorf("pfn %#x: %w", uint64(pfn), mem.ErrExcluded)
+		return nil, PageDesc{}, 0, fmt.Errorf("pfn %#x: %w", uint64(pfn), mem.ErrExcluded)
 	}
-	p := f.partFor(pfn)
+	p = f.partFor(pfn)
 	if p == nil {
-		return nil, PageDesc{}, fmt.Errorf("pfn %#x: no file of the set covers it", uint64(pfn))
+		return nil, PageDesc{}, 0, fmt.Errorf("pfn %#x: no file of the set covers it", uint64(pfn))
 	}
 	idx := f.stored.Rank(pfn) - p.rankBase
-	pd, err := p.desc(idx, s)
+	descOff = p.pdOff + int64(idx)*PageDescSize
+	pd, err = p.desc(idx, s)
 	if err == errNoDesc {
-		return p, pd, fmt.Errorf("pfn %#x: descriptor %d lies past the end of the incomplete file: %w", uint64(pfn), idx, mem.ErrLost)
+		return p, pd, descOff, fmt.Errorf("pfn %#x: descriptor %d at %#x lies past the end of the incomplete file: %w", uint64(pfn), idx, descOff, mem.ErrLost)
 	}
 	if err != nil {
-		return p, pd, fmt.Errorf("pfn %#x: read descriptor %d: %w", uint64(pfn), idx, err)
+		return p, pd, descOff, fmt.Errorf("pfn %#x: read descriptor %d at %#x: %w", uint64(pfn), idx, descOff, err)
 	}
-	return p, pd, nil
+	return p, pd, descOff, nil
 }
 
 // desc returns descriptor idx of the part, through the block cache.
@@ -483,18 +493,18 @@ func (f *File) ReadPage(pfn mem.PFN, dst []byte) error {
 	}
 	s := f.getScratch()
 	defer f.putScratch(s)
-	p, pd, err := f.lookup(pfn, s)
+	p, pd, descOff, err := f.lookup(pfn, s)
 	if err != nil {
 		return err
 	}
 	if pd.Offset == 0 {
-		return fmt.Errorf("pfn %#x: %w", uint64(pfn), mem.ErrLost)
+		return fmt.Errorf("pfn %#x: descriptor at %#x has offset 0: %w", uint64(pfn), descOff, mem.ErrLost)
 	}
 	if pd.Offset < p.dataOff {
-		return fmt.Errorf("pfn %#x: descriptor offset %#x points before the page data area at %#x", uint64(pfn), pd.Offset, p.dataOff)
+		return fmt.Errorf("pfn %#x: descriptor at %#x: offset %#x points before the page data area at %#x", uint64(pfn), descOff, pd.Offset, p.dataOff)
 	}
 	if pd.Size == 0 || pd.Size > uint32(f.block) {
-		return fmt.Errorf("pfn %#x: descriptor size %d is not in 1..%d", uint64(pfn), pd.Size, f.block)
+		return fmt.Errorf("pfn %#x: descriptor at %#x: size %d is not in 1..%d", uint64(pfn), descOff, pd.Size, f.block)
 	}
 	if pd.Offset > p.size-int64(pd.Size) {
 		if p.incomplete {
@@ -504,14 +514,14 @@ func (f *File) ReadPage(pfn mem.PFN, dst []byte) error {
 	}
 	m, ok := codec.MethodForFlags(pd.Flags)
 	if !ok {
-		return fmt.Errorf("pfn %#x: descriptor flags %#x name no known compression", uint64(pfn), pd.Flags)
+		return fmt.Errorf("pfn %#x: descriptor at %#x: flags %#x name no known compression", uint64(pfn), descOff, pd.Flags)
 	}
 	src := s.buf[:pd.Size]
 	if err := readFull(p.r, src, pd.Offset); err != nil {
 		return fmt.Errorf("pfn %#x: read %d bytes at %#x: %w", uint64(pfn), pd.Size, pd.Offset, err)
 	}
 	if err := s.dec.Decode(m, dst[:f.block], src); err != nil {
-		return fmt.Errorf("pfn %#x: %w", uint64(pfn), err)
+		return fmt.Errorf("pfn %#x: %s data at %#x (%d bytes): %w", uint64(pfn), m, pd.Offset, pd.Size, err)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kdumpkit/kdumpkit/internal/fuzzseed"
 )
 
 type rec struct {
@@ -126,11 +128,23 @@ func TestFlatErrors(t *testing.T) {
 	}
 }
 
-// FuzzFlattened: the index and Rearrange never panic and agree.
+// fuzzFlatLimit caps the image FuzzFlattened rebuilds in memory, so that
+// one record at a large offset does not cost a large allocation per exec.
+const fuzzFlatLimit = 1 << 20
+
+// FuzzFlattened: the index and Rearrange never panic and agree. Seeds: a
+// synthetic stream, a prefix of the makedumpfile -F fixture, the committed
+// seeds in testdata/fuzz/FuzzFlattened and, when the real-kernel corpus is
+// built, -F stream prefixes and small kdump files flattened.
 func FuzzFlattened(f *testing.F) {
 	f.Add(buildFlat([]rec{{10, []byte("AAAA")}, {0, []byte("bb")}, {11, []byte("c")}}, true))
 	if b, err := os.ReadFile(filepath.Join("testdata", "lzo-d1-flat.gz")); err == nil && len(b) > 0 {
 		f.Add(readGz(f, "lzo-d1-flat.gz")[:8192])
+	}
+	if s := fuzzseed.Load(f); s != nil {
+		for _, sd := range s.Flattened {
+			f.Add(sd.Data)
+		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) >= 24 { // keep the fuzzer past the header check
@@ -139,11 +153,11 @@ func FuzzFlattened(f *testing.F) {
 		}
 		fi, err1 := OpenFlattened(bytes.NewReader(b), int64(len(b)))
 		var w writerAt
-		err2 := Rearrange(bytes.NewReader(b), &capWriter{w: &w, limit: 1 << 24})
+		err2 := Rearrange(bytes.NewReader(b), &capWriter{w: &w, limit: fuzzFlatLimit})
 		if (err1 == nil) != (err2 == nil) && !errors.Is(err2, errTooBig) {
 			t.Fatalf("OpenFlattened %v, Rearrange %v", err1, err2)
 		}
-		if err1 != nil || err2 != nil || fi.Size() > 1<<24 {
+		if err1 != nil || err2 != nil || fi.Size() > fuzzFlatLimit {
 			return
 		}
 		img := make([]byte, fi.Size())

@@ -3,6 +3,8 @@ package kernel
 import (
 	"errors"
 	"testing"
+
+	"github.com/kdumpkit/kdumpkit/internal/fuzzseed"
 )
 
 const sample = "OSRELEASE=6.1.0-27-cloud-amd64\n" +
@@ -88,9 +90,17 @@ func TestParseVMCOREINFOErrors(t *testing.T) {
 	}
 }
 
+// FuzzParseVMCOREINFO parses fuzzed note text. Seeds: samples, the
+// committed real VMCOREINFO in testdata/fuzz and, when the real-kernel
+// corpus is built, its VMCOREINFO.
 func FuzzParseVMCOREINFO(f *testing.F) {
 	f.Add([]byte(sample))
 	f.Add([]byte("SYMBOL(x)=ffff\nNUMBER(y)=0x10\n"))
+	if s := fuzzseed.Load(f); s != nil {
+		for _, sd := range s.VMCOREINFO {
+			f.Add(sd.Data)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v, err := ParseVMCOREINFO(b)
 		if err != nil {

@@ -4,7 +4,7 @@
 # and dumped), then inspect and verify its dumps with our own reader.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=$(go run ./internal/cmd/mkcorpus -print-dir)
+dir=$(go run ./internal/cmd/mkcorpus)
 echo "== corpus: $dir"
 ls -l "$dir"
 for f in "$dir"/*; do

@@ -86,8 +86,8 @@ func TestELFReadPage(t *testing.T) {
 	if in.Release != "6.1.0" || in.Machine != "x86_64" || !in.Complete || in.DumpLevel != -1 || in.Codecs["raw"] != 6 {
 		t.Errorf("Describe = %+v", in)
 	}
-	if n, err := Verify(d, nil); err != nil || n != 6 {
-		t.Errorf("Verify = %d, %v; want 6, nil", n, err)
+	if res, err := Verify(d, nil); err != nil || res.Pages != 6 || res.Lost != 0 {
+		t.Errorf("Verify = %+v, %v; want 6 pages, nil", res, err)
 	}
 }
 

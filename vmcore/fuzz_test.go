@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/kdumpkit/kdumpkit/elfcore"
+	"github.com/kdumpkit/kdumpkit/internal/fuzzseed"
 	"github.com/kdumpkit/kdumpkit/mem"
 )
 
@@ -51,10 +53,18 @@ func readGz(path string) ([]byte, error) {
 
 // FuzzOpen feeds any bytes to format detection and every reader behind
 // it. Whatever opens must answer every Dump method without panicking, and
-// page reads must agree with the bitmaps.
+// page reads must agree with the bitmaps. Seeds: fuzzSeeds, the committed
+// seeds in testdata/fuzz/FuzzOpen and, when the real-kernel corpus is
+// built, small ELF, kdump and flattened files derived from each of its
+// dumps (internal/fuzzseed).
 func FuzzOpen(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
+	}
+	if s := fuzzseed.Load(f); s != nil {
+		for _, sd := range append(append(s.ELF, s.Kdump...), s.Flattened...) {
+			f.Add(sd.Data)
+		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := OpenReaderAt(bytes.NewReader(b), int64(len(b)))
@@ -82,4 +92,48 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("read of pfn MaxPFN %#x succeeded", d.MaxPFN())
 		}
 	})
+}
+
+// TestOpenReaderAtFlattened: format detection used to read 16 bytes, too
+// few for kdumpfile.IsFlattened (signature and type, 24 bytes), so no
+// flattened stream opened through OpenReaderAt.
+func TestOpenReaderAtFlattened(t *testing.T) {
+	b, err := readGz(filepath.Join("..", "kdumpfile", "testdata", "lzo-d1-flat.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenReaderAt(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.Format() != FormatFlattenedKdmp {
+		t.Errorf("format %q, want %q", d.Format(), FormatFlattenedKdmp)
+	}
+}
+
+// TestTruncatedNamesOffset: a dump cut anywhere fails to open with an
+// error that names a file offset (or, for too few bytes to detect a format,
+// shows them), never a panic.
+func TestTruncatedNamesOffset(t *testing.T) {
+	seeds := fuzzSeeds(t)
+	if s := fuzzseed.Load(t); s != nil {
+		for _, sd := range append(append(s.ELF, s.Kdump...), s.Flattened...) {
+			seeds = append(seeds, sd.Data)
+		}
+	}
+	offset := regexp.MustCompile(`0x[0-9a-f]+|offset [0-9]+|first bytes`)
+	for i, b := range seeds {
+		step := max(61, len(b)/1000)
+		for n := 0; n < len(b); n += step {
+			d, err := OpenReaderAt(bytes.NewReader(b[:n]), int64(n))
+			if err == nil {
+				d.Close()
+				continue
+			}
+			if !offset.MatchString(err.Error()) {
+				t.Errorf("seed %d cut at %d: error names no offset: %v", i, n, err)
+			}
+		}
+	}
 }

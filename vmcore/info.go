@@ -91,15 +91,18 @@ func Describe(d Dump) (Info, error) {
 	return in, nil
 }
 
+// VerifyResult counts what Verify saw.
+type VerifyResult struct {
+	Pages uint64 // stored pages read and decoded
+	Lost  uint64 // pages an incomplete dump never wrote
+}
+
 // Verify reads and decodes every stored page and returns the first error,
-// which names the pfn (and, for kdump files, the file offset). progress,
-// if not nil, is called with the number of pages checked so far.
-func Verify(d Dump, progress func(done, total uint64)) (checked uint64, err error) {
-	if v, ok := d.(interface{ verifyStructure() error }); ok {
-		if err := v.verifyStructure(); err != nil {
-			return 0, err
-		}
-	}
+// which names the pfn and the file offset of the bad descriptor or data.
+// Pages without data count as lost in a dump marked incomplete and are an
+// error in any other. progress,
+// if not nil, is called now and then with the pages checked so far.
+func Verify(d Dump, progress func(done, total uint64)) (res VerifyResult, err error) {
 	incomplete := false
 	if x, ok := d.(interface{ Incomplete() bool }); ok {
 		incomplete = x.Incomplete()
@@ -111,16 +114,16 @@ func Verify(d Dump, progress func(done, total uint64)) (checked uint64, err erro
 		if err := d.ReadPage(p, buf); err != nil {
 			if incomplete && errors.Is(err, mem.ErrLost) {
 				// An incomplete dump says so in its header; lost pages
-				// are expected there and counted by Describe.
-				checked++
+				// are expected there.
+				res.Lost++
 				continue
 			}
-			return checked, err
+			return res, err
 		}
-		checked++
-		if progress != nil && checked%65536 == 0 {
-			progress(checked, total)
+		res.Pages++
+		if progress != nil && res.Pages%65536 == 0 {
+			progress(res.Pages+res.Lost, total)
 		}
 	}
-	return checked, nil
+	return res, nil
 }

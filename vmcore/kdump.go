@@ -196,19 +196,3 @@ func (d *kdumpDump) describe(in *Info) error {
 	sort.Slice(in.Split, func(i, j int) bool { return in.Split[i].StartPFN < in.Split[j].StartPFN })
 	return nil
 }
-
-// verifyStructure checks every descriptor before pages are decoded, so a
-// bad table is reported at its own offset.
-func (d *kdumpDump) verifyStructure() error {
-	st, err := d.DescStats()
-	if err != nil {
-		return err
-	}
-	if st.Unknown > 0 {
-		return fmt.Errorf("%d page descriptors carry flags that name no known codec", st.Unknown)
-	}
-	if st.Lost > 0 && !d.Incomplete() {
-		return fmt.Errorf("%d pages have no data (descriptor offset 0) but the header does not mark the dump incomplete", st.Lost)
-	}
-	return nil
-}

@@ -67,8 +67,9 @@ func OpenReaderAt(r io.ReaderAt, size int64) (Dump, error) {
 	return open(r, size, nil)
 }
 
-// magicLen is enough bytes to tell every supported format apart.
-const magicLen = 16
+// magicLen is enough bytes to tell every supported format apart: the
+// flattened signature is 16 bytes plus the 8-byte type after it.
+const magicLen = 24
 
 func open(r io.ReaderAt, size int64, c io.Closer) (Dump, error) {
 	head := make([]byte, magicLen)
@@ -87,4 +88,3 @@ func open(r io.ReaderAt, size int64, c io.Closer) (Dump, error) {
 	}
 	return nil, fmt.Errorf("unknown dump format: first bytes % x are not ELF, kdump-compressed (\"KDUMP   \"/\"DISKDUMP\") or flattened (\"makedumpfile\")", head)
 }
-

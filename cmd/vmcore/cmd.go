@@ -240,15 +240,15 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer d.Close()
-	n, err := vmcore.Verify(d, nil)
+	res, err := vmcore.Verify(d, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "vmcore verify: %s: %v\n", strings.Join(fs.Args(), " "), err)
 		return 1
 	}
 	status := "ok"
-	if x, ok := d.(interface{ Incomplete() bool }); ok && x.Incomplete() {
-		status = "ok (incomplete dump: lost pages not checked)"
+	if res.Lost > 0 {
+		status = fmt.Sprintf("ok, but the dump is incomplete: %d pages were never written", res.Lost)
 	}
-	fmt.Fprintf(stdout, "%s: %d pages verified, %s\n", strings.Join(fs.Args(), " "), n, status)
+	fmt.Fprintf(stdout, "%s: %d pages verified, %s\n", strings.Join(fs.Args(), " "), res.Pages, status)
 	return 0
 }

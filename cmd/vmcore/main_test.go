@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -119,5 +123,69 @@ func TestUsage(t *testing.T) {
 	}
 	if code, _, errOut := runCmd("info", "/nonexistent/dump"); code != 1 || !strings.Contains(errOut, "/nonexistent/dump") {
 		t.Errorf("missing file: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestVerifyDamagedKdump damages a makedumpfile-made file (the kdumpfile
+// golden fixture) in several ways; verify must fail naming the offset.
+func TestVerifyDamagedKdump(t *testing.T) {
+	zr, err := os.Open("../../kdumpfile/testdata/lzo-d1.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	gz, err := gzip.NewReader(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := io.ReadAll(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	block := int(le.Uint32(good[428:]))
+	pdOff := (1 + int(le.Uint32(good[432:])) + int(le.Uint32(good[436:]))) * block
+	// The first LZO page's descriptor.
+	i := 0
+	for le.Uint32(good[pdOff+24*i+12:]) != 2 {
+		i++
+	}
+	desc := pdOff + 24*i
+	data := int(le.Uint64(good[desc:]))
+	size := int(le.Uint32(good[desc+8:]))
+	tests := []struct {
+		name   string
+		damage func(b []byte)
+		want   string
+	}{
+		{"page data", func(b []byte) {
+			for j := data; j < data+size; j++ {
+				b[j] ^= 0x5a
+			}
+		}, fmt.Sprintf("lzo data at %#x", data)},
+		{"unknown flag", func(b []byte) { le.PutUint32(b[desc+12:], 0x40) }, fmt.Sprintf("descriptor at %#x: flags 0x40", desc)},
+		{"size too big", func(b []byte) { le.PutUint32(b[desc+8:], uint32(block+1)) }, fmt.Sprintf("descriptor at %#x: size", desc)},
+		{"lost page in complete dump", func(b []byte) { le.PutUint64(b[desc:], 0) }, fmt.Sprintf("descriptor at %#x has offset 0", desc)},
+		{"data past end", func(b []byte) { le.PutUint64(b[desc:], uint64(len(b))) }, "past the end"},
+		{"bad block size", func(b []byte) { le.PutUint32(b[428:], 3000) }, "0x1ac"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := append([]byte(nil), good...)
+			tc.damage(b)
+			path := filepath.Join(t.TempDir(), "bad.kdump")
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errOut := runCmd("verify", path)
+			if code != 1 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut, tc.want)
+			}
+		})
+	}
+	path := filepath.Join(t.TempDir(), "good.kdump")
+	os.WriteFile(path, good, 0o600)
+	if code, out, errOut := runCmd("verify", path); code != 0 || !strings.Contains(out, "pages verified, ok") {
+		t.Fatalf("undamaged: exit %d, %q %q", code, out, errOut)
 	}
 }
