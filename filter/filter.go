@@ -1,0 +1,280 @@
+package filter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/kdumpkit/kdumpkit/kernel"
+	"github.com/kdumpkit/kdumpkit/mem"
+	"github.com/kdumpkit/kdumpkit/vmcore"
+)
+
+// Plan is the outcome of filtering: which pages to write.
+type Plan struct {
+	Level Level
+	// MaxPFN is one past the last pfn the output describes: the dump's,
+	// clamped like makedumpfile's max_mapnr to the last memory section
+	// that has a mem_map.
+	MaxPFN mem.PFN
+	// Keep has a bit for every page to write (the kdump "2nd bitmap"),
+	// before zero pages are dropped.
+	Keep   *mem.Bitmap
+	Counts Counts
+	// Scanned says whether mem_map was walked (it is for levels with
+	// bit 2, 4, 8 or 16, or when the kernel can mark pages hwpoisoned).
+	Scanned bool
+	// Layout is the struct page layout used, nil when not scanned.
+	Layout *kernel.PageLayout
+}
+
+// Options tune Exclude.
+type Options struct {
+	// Workers is how many sections are classified at once; 0 means
+	// GOMAXPROCS.
+	Workers int
+}
+
+// ErrNeedVMCOREINFO is wrapped when a level above 1 is asked of a dump
+// that cannot say how its kernel lays out memory.
+var ErrNeedVMCOREINFO = errors.New("dump levels above 1 need the kernel's VMCOREINFO")
+
+// pgmmCached is how many struct pages makedumpfile reads at a time; it
+// does not look for a compound order on the last page of each such
+// window, and we follow it so our page sets equal its.
+const pgmmCached = 512
+
+// Exclude plans a dump of d at level.
+func Exclude(ctx context.Context, d vmcore.Dump, level Level, opt Options) (*Plan, error) {
+	if level > MaxLevel {
+		return nil, fmt.Errorf("dump level %d: want 0 to 31", level)
+	}
+	p := &Plan{Level: level, MaxPFN: d.MaxPFN()}
+	k, kerr := newKernelView(d)
+	if kerr != nil && level > ExcludeZero {
+		return nil, fmt.Errorf("dump level %d: %w", level, kerr)
+	}
+	if k != nil {
+		p.MaxPFN = min(p.MaxPFN, mem.PFN(k.memmap.MaxPFN()))
+	}
+	p.Keep = mem.NewBitmap(p.MaxPFN)
+	copy(p.Keep.Bytes(), d.Stored().Bytes())
+	// Bits past MaxPFN in the last byte must not survive the clamp.
+	for pfn := p.MaxPFN; pfn < (p.MaxPFN+7)&^7 && pfn < d.MaxPFN(); pfn++ {
+		p.Keep.Bytes()[pfn>>3] &^= 1 << (pfn & 7)
+	}
+	if k == nil {
+		p.Keep.Freeze()
+		return p, nil
+	}
+	buddy := level&ExcludeFree != 0 && k.layout.CanFindBuddy()
+	if level&ExcludeFree != 0 && !buddy {
+		return nil, fmt.Errorf("dump level %d: %w", level, &kernel.MissingError{
+			What: "free pages (bit 16) from mem_map",
+			Keys: k.vi.Missing("NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)", "OFFSET(page._mapcount)", "OFFSET(page.private)")})
+	}
+	if level&(ExcludeCache|ExcludeCachePrivate|ExcludeUser) == 0 && !k.layout.PGHwpoison.OK && !buddy {
+		p.Keep.Freeze()
+		return p, nil
+	}
+	p.Scanned, p.Layout = true, k.layout
+	ranges, err := scanAll(ctx, k, d.RAM(), level, p.MaxPFN, opt.Workers)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range ranges {
+		end := min(r.end, p.MaxPFN)
+		if r.start >= end {
+			continue
+		}
+		for pfn := r.start; pfn < end; pfn++ {
+			p.Keep.Clear(pfn)
+		}
+		p.Counts.add(r.class, uint64(end-r.start))
+	}
+	p.Keep.Freeze()
+	return p, nil
+}
+
+// kernelView is what classification needs to know about the kernel.
+type kernelView struct {
+	vi     *kernel.VMCOREINFO
+	x      *kernel.X86_64
+	memmap *kernel.MemMap
+	layout *kernel.PageLayout
+}
+
+func newKernelView(d vmcore.Dump) (*kernelView, error) {
+	raw := d.VMCOREINFO()
+	if raw == nil {
+		return nil, ErrNeedVMCOREINFO
+	}
+	vi, err := kernel.ParseVMCOREINFO(raw)
+	if err != nil {
+		return nil, err
+	}
+	x, err := kernel.NewX86_64(vi, d)
+	if err != nil {
+		return nil, err
+	}
+	layout, err := kernel.NewPageLayout(vi)
+	if err != nil {
+		return nil, err
+	}
+	mm, err := kernel.LocateMemMap(vi, x, uint64(d.MaxPFN()))
+	if err != nil {
+		return nil, err
+	}
+	return &kernelView{vi: vi, x: x, memmap: mm, layout: layout}, nil
+}
+
+// excl is a run of pages excluded as one class.
+type excl struct {
+	start, end mem.PFN
+	class      Class
+}
+
+// scanAll classifies every section in parallel and returns the excluded
+// ranges in pfn order.
+func scanAll(ctx context.Context, k *kernelView, ram *mem.Bitmap, level Level, maxPFN mem.PFN, workers int) ([]excl, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	pps := k.memmap.PagesPerSection
+	nsec := (uint64(maxPFN) + pps - 1) / pps
+	results := make([][]excl, nsec)
+	errs := make([]error, nsec)
+	next := make(chan uint64)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := &scanner{k: k, x: k.x.Clone(), ram: ram, level: level}
+			for sec := range next {
+				results[sec], errs[sec] = s.section(sec, maxPFN)
+			}
+		}()
+	}
+	for sec := uint64(0); sec < nsec; sec++ {
+		if ctx.Err() != nil {
+			break
+		}
+		if k.memmap.Sections[sec] != 0 {
+			next <- sec
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []excl
+	for sec := range results {
+		if errs[sec] != nil {
+			return nil, errs[sec]
+		}
+		out = append(out, results[sec]...)
+	}
+	return out, nil
+}
+
+// scanner classifies pages; one per goroutine.
+type scanner struct {
+	k     *kernelView
+	x     *kernel.X86_64
+	ram   *mem.Bitmap
+	level Level
+	buf   []byte
+}
+
+// section classifies the pages of one memory section.
+func (s *scanner) section(sec uint64, maxPFN mem.PFN) ([]excl, error) {
+	l := s.k.layout
+	sz := l.Size
+	pps := s.k.memmap.PagesPerSection
+	start := sec * pps
+	end := min(start+pps, uint64(maxPFN))
+	base := s.k.memmap.Sections[sec]
+	if need := int(sz * pgmmCached); len(s.buf) < need {
+		s.buf = make([]byte, need)
+	}
+	var out []excl
+	winStart, winEnd := ^uint64(0), uint64(0) // pfns cached in buf: [winStart, winEnd)
+	for pfn := start; pfn < end; pfn++ {
+		if !s.ram.Test(mem.PFN(pfn)) {
+			continue
+		}
+		idx := pfn % pgmmCached
+		if pfn < winStart || pfn >= winEnd {
+			// Read from pfn to the end of its 512-page window.
+			n := min(pgmmCached-idx, end-pfn)
+			b := s.buf[idx*sz : (idx+n)*sz]
+			if err := s.x.ReadVirt(b, base+(pfn-start)*sz); err != nil {
+				return nil, fmt.Errorf("filter: read struct pages of pfn %#x..%#x at %#x: %w", pfn, pfn+n, base+(pfn-start)*sz, err)
+			}
+			winStart, winEnd = pfn, pfn+n
+		}
+		page := s.buf[idx*sz : (idx+1)*sz]
+		flags := le64(page[l.Flags:])
+		mapping := le64(page[l.Mapping:])
+		var mapcount uint32
+		if l.Mapcount.OK {
+			mapcount = le32(page[l.Mapcount.V:])
+		}
+		var order uint
+		var dtor uint64
+		if idx < pgmmCached-1 && l.IsHead(flags) && pfn+1 < winEnd {
+			order, dtor = l.CompoundInfo(pfn, page, s.buf[(idx+1)*sz:(idx+2)*sz])
+		}
+		if l.CompoundHead.OK && le64(page[l.CompoundHead.V:])&1 != 0 {
+			continue // a tail page goes with its head
+		}
+		var private uint64
+		if l.Private.OK {
+			private = le64(page[l.Private.V:])
+		}
+		n := uint64(1) << order
+		var class Class
+		switch {
+		case s.level&ExcludeFree != 0 && l.IsBuddy(flags, mapcount):
+			if l.FreeAreaLen.OK && private >= uint64(l.FreeAreaLen.V) {
+				continue // makedumpfile warns "Invalid free page order" and keeps it
+			}
+			n, class = 1<<private, Free
+		case s.level&ExcludeFree != 0 && l.IsUnaccepted(mapcount):
+			n, class = 1<<(l.FreeAreaLen.V-1), Free
+		case s.level&ExcludeCache != 0 && l.IsCache(flags) && !l.IsPrivate(flags) && !l.IsAnon(mapping, flags, mapcount):
+			class = Cache
+		case s.level&ExcludeCachePrivate != 0 && l.IsCache(flags) && !l.IsAnon(mapping, flags, mapcount):
+			class = Cache
+			if l.IsPrivate(flags) {
+				class = CachePrivate
+			}
+		case s.level&ExcludeUser != 0 && (l.IsAnon(mapping, flags, mapcount) || l.IsHugetlbDtor(dtor)):
+			class = User
+		case l.IsHwpoison(flags):
+			class = Hwpoison
+		case l.IsOffline(flags, mapcount):
+			class = Offline
+		default:
+			continue
+		}
+		out = append(out, excl{mem.PFN(pfn), mem.PFN(pfn + n), class})
+		pfn += n - 1
+	}
+	return out, nil
+}
+
+func le64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+func le32(b []byte) uint32 {
+	_ = b[3]
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
