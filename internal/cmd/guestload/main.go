@@ -26,7 +26,13 @@ type options struct {
 	tmpfsMiB int
 	anonMiB  int
 	zeroMiB  int
-	seed     uint64
+	// hugetlbPages 2 MiB huge pages are reserved in the hugetlb pool, and
+	// hugetlbUsed of them are mapped and filled with non-zero data.
+	hugetlbPages int
+	hugetlbUsed  int
+	// hugetlbSysctl is the file that sets the pool size.
+	hugetlbSysctl string
+	seed          uint64
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -38,6 +44,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.IntVar(&o.tmpfsMiB, "tmpfs-mib", 0, "MiB of data to write to tmpfs")
 	fl.IntVar(&o.anonMiB, "anon-mib", 0, "MiB of anonymous memory to fill with non-zero data")
 	fl.IntVar(&o.zeroMiB, "zero-mib", 0, "MiB of anonymous memory to write with zeros")
+	fl.IntVar(&o.hugetlbPages, "hugetlb-pages", 0, "reserve `n` 2 MiB pages in the hugetlb pool")
+	fl.IntVar(&o.hugetlbUsed, "hugetlb-used", 0, "map and fill `n` of the reserved hugetlb pages with non-zero data")
+	fl.StringVar(&o.hugetlbSysctl, "hugetlb-sysctl", "/proc/sys/vm/nr_hugepages", "the hugetlb pool size `file`")
 	fl.Uint64Var(&o.seed, "seed", 1, "seed of the generated data")
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -67,6 +76,12 @@ func load(o options, out io.Writer) error {
 		fmt.Fprintf(out, "guestload: %s: %d MiB in %.1fs\n", name, n>>20, time.Since(start).Seconds())
 		return nil
 	}
+	// Reserve the huge pages first, while free memory is not fragmented.
+	if o.hugetlbPages > 0 {
+		if err := step("hugetlb", func() (int64, error) { return fillHugetlb(o, o.seed+3) }); err != nil {
+			return err
+		}
+	}
 	if o.cacheDir != "" {
 		if err := step("page cache", func() (int64, error) { return readTree(o.cacheDir) }); err != nil {
 			return err
@@ -89,7 +104,8 @@ func load(o options, out io.Writer) error {
 	}
 	if mi, err := os.ReadFile("/proc/meminfo"); err == nil {
 		for _, line := range strings.Split(string(mi), "\n") {
-			for _, k := range []string{"MemTotal:", "MemFree:", "Cached:", "Shmem:", "AnonPages:", "AnonHugePages:"} {
+			for _, k := range []string{"MemTotal:", "MemFree:", "Cached:", "Shmem:", "AnonPages:", "AnonHugePages:",
+				"HugePages_Total:", "HugePages_Free:", "HugePages_Rsvd:", "Hugepagesize:", "Hugetlb:"} {
 				if strings.HasPrefix(line, k) {
 					fmt.Fprintf(out, "guestload: meminfo %s\n", strings.Join(strings.Fields(line), " "))
 				}
@@ -188,5 +204,40 @@ func zeroAnon(mib int) (int64, error) {
 	for i := 0; i < len(b); i += pagegen.PageSize {
 		b[i] = 0
 	}
+	return int64(len(b)), nil
+}
+
+// HugePageSize is the size of the hugetlb pages the workload uses (x86_64's
+// default huge page size).
+const HugePageSize = 2 << 20
+
+// fillHugetlb sets the hugetlb pool to o.hugetlbPages pages, checks that
+// the kernel reserved them all, then maps o.hugetlbUsed of them with
+// MAP_HUGETLB and fills them with generated non-zero data. The rest stay
+// in the pool, free.
+func fillHugetlb(o options, seed uint64) (int64, error) {
+	if o.hugetlbUsed > o.hugetlbPages {
+		return 0, fmt.Errorf("%d hugetlb pages to use but only %d reserved", o.hugetlbUsed, o.hugetlbPages)
+	}
+	if err := os.WriteFile(o.hugetlbSysctl, []byte(fmt.Sprintf("%d\n", o.hugetlbPages)), 0o644); err != nil {
+		return 0, fmt.Errorf("reserve hugetlb pages: %w", err)
+	}
+	got, err := os.ReadFile(o.hugetlbSysctl)
+	if err != nil {
+		return 0, err
+	}
+	if n := strings.TrimSpace(string(got)); n != fmt.Sprint(o.hugetlbPages) {
+		return 0, fmt.Errorf("asked for %d hugetlb pages, the kernel reserved %s", o.hugetlbPages, n)
+	}
+	if o.hugetlbUsed == 0 {
+		return 0, nil
+	}
+	b, err := syscall.Mmap(-1, 0, o.hugetlbUsed*HugePageSize, syscall.PROT_READ|syscall.PROT_WRITE,
+		syscall.MAP_PRIVATE|syscall.MAP_ANON|syscall.MAP_HUGETLB)
+	if err != nil {
+		return 0, fmt.Errorf("mmap %d hugetlb pages: %w", o.hugetlbUsed, err)
+	}
+	anonRegions = append(anonRegions, b)
+	pagegen.Fill(b, seed, 0)
 	return int64(len(b)), nil
 }
