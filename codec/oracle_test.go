@@ -127,3 +127,30 @@ func (o *lzo2) Compress(tb testing.TB, data []byte) []byte {
 func (o *lzo2) Decompress(src []byte, capacity int) (int32, []byte) {
 	return o.call('d', capacity, src)
 }
+
+// CompressTiming has the oracle run lzo1x_1_compress over data in
+// page-sized pieces, iters times, and returns the elapsed and thread CPU
+// times the C side measured and the total compressed size of one pass.
+func (o *lzo2) CompressTiming(iters, page int, data []byte) (ns, cpuNs, compressed int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var b [12]byte
+	binary.LittleEndian.PutUint32(b[0:], uint32(iters))
+	binary.LittleEndian.PutUint32(b[4:], uint32(page))
+	binary.LittleEndian.PutUint32(b[8:], uint32(len(data)))
+	o.in.WriteByte('t')
+	o.in.Write(b[:])
+	o.in.Write(data)
+	if err := o.in.Flush(); err != nil {
+		panic(fmt.Sprintf("lzo2 oracle: %v", err))
+	}
+	var reply [32]byte
+	if _, err := io.ReadFull(o.out, reply[:]); err != nil {
+		panic(fmt.Sprintf("lzo2 oracle: %v", err))
+	}
+	if rc := int32(binary.LittleEndian.Uint32(reply[0:])); rc != 0 {
+		panic(fmt.Sprintf("lzo2 oracle: timing rc %d", rc))
+	}
+	return int64(binary.LittleEndian.Uint64(reply[8:])), int64(binary.LittleEndian.Uint64(reply[24:])),
+		int64(binary.LittleEndian.Uint64(reply[16:]))
+}

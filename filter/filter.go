@@ -240,11 +240,15 @@ func (s *scanner) section(sec uint64, maxPFN mem.PFN) ([]excl, error) {
 		var class Class
 		switch {
 		case s.level&ExcludeFree != 0 && l.IsBuddy(flags, mapcount):
-			if l.FreeAreaLen.OK && private >= uint64(l.FreeAreaLen.V) {
+			// An order of 64 or more would make n zero and the scan
+			// loop forever, whatever LENGTH(zone.free_area) says.
+			if private >= 64 || l.FreeAreaLen.OK && private >= uint64(l.FreeAreaLen.V) {
 				continue // makedumpfile warns "Invalid free page order" and keeps it
 			}
 			n, class = 1<<private, Free
-		case s.level&ExcludeFree != 0 && l.IsUnaccepted(mapcount):
+		case s.level&ExcludeFree != 0 && l.IsUnaccepted(mapcount) && l.FreeAreaLen.OK && l.FreeAreaLen.V >= 1 && l.FreeAreaLen.V <= 64:
+			// The block is NR_PAGE_ORDERS-1; without a usable
+			// LENGTH(zone.free_area) the page is kept.
 			n, class = 1<<(l.FreeAreaLen.V-1), Free
 		case s.level&ExcludeCache != 0 && l.IsCache(flags) && !l.IsPrivate(flags) && !l.IsAnon(mapping, flags, mapcount):
 			class = Cache

@@ -28,7 +28,9 @@ func ParseVersion(release string) (Version, error) {
 	var n [3]int
 	for i := 0; i < len(parts) && i < 3; i++ {
 		v, err := strconv.Atoi(parts[i])
-		if err != nil || v > 255 {
+		// Stable patch levels pass 255 (4.14.336, 4.19.325); MakeVersion
+		// clamps them. Only major and minor must fit their byte.
+		if err != nil || (i < 2 && v > 255) || v > 1<<20 {
 			return 0, fmt.Errorf("release %q does not start with a kernel version", release)
 		}
 		n[i] = v

@@ -24,6 +24,7 @@ import (
 	"github.com/kdumpkit/kdumpkit/internal/corpus/pagegen"
 	"github.com/kdumpkit/kdumpkit/internal/cpio"
 	"github.com/kdumpkit/kdumpkit/internal/debkernel"
+	"github.com/kdumpkit/kdumpkit/internal/oracle"
 	"github.com/kdumpkit/kdumpkit/internal/qemu"
 )
 
@@ -44,16 +45,88 @@ const (
 	DefaultSeed          = 1
 )
 
-// guestModules are loaded by the guest's /init, with their dependencies.
+// Kernel names a kernel series the corpus can be built from.
+type Kernel string
+
+const (
+	// Kernel61 is Debian 12's 6.1 cloud kernel (the newest
+	// linux-image-6.1.0-N-cloud-amd64-unsigned), filtered by the host's
+	// makedumpfile 1.7.2. It is the default.
+	Kernel61 Kernel = "6.1"
+	// Kernel612 is the 6.12 cloud kernel of bookworm-backports (the newest
+	// linux-image-6.12.N+deb12-cloud-amd64-unsigned), filtered by Debian
+	// sid's makedumpfile (1.7.8) run from a chroot.
+	Kernel612 Kernel = "6.12"
+)
+
+// kernelSpec is how to find and boot a kernel series.
+type kernelSpec struct {
+	prefix, suffix string // the image package is prefix+N+suffix, newest N
+	// cpu is the default -cpu: kernels newer than 6.1 crash at random under
+	// QEMU 7.2's TCG right after cmpxchg16b (fixed in QEMU 8.1).
+	cpu string
+	// allFormats adds the ELF, flattened, split and incomplete outputs to
+	// the per-level set.
+	allFormats bool
+}
+
+var kernelSpecs = map[Kernel]kernelSpec{
+	Kernel61:  {prefix: DefaultPackagePrefix, suffix: DefaultPackageSuffix, allFormats: true},
+	Kernel612: {prefix: "linux-image-6.12.", suffix: "+deb12-cloud-amd64-unsigned", cpu: "qemu64,-cx16"},
+}
+
+// kernel returns the series of o: Kernel, else the series whose package
+// names Package matches, else "" for another package.
+func (o Options) kernel() Kernel {
+	if o.Kernel != "" {
+		return o.Kernel
+	}
+	if o.Package == "" {
+		return Kernel61
+	}
+	for k, s := range kernelSpecs {
+		if mid, ok := strings.CutPrefix(o.Package, s.prefix); ok {
+			if n, ok := strings.CutSuffix(mid, s.suffix); ok {
+				if _, err := strconv.Atoi(n); err == nil {
+					return k
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// spec returns the build recipe of o's kernel; other packages are treated
+// like the newer kernels.
+func (o Options) spec() (kernelSpec, error) {
+	k := o.kernel()
+	if k == "" {
+		return kernelSpec{cpu: kernelSpecs[Kernel612].cpu}, nil
+	}
+	s, ok := kernelSpecs[k]
+	if !ok {
+		return kernelSpec{}, fmt.Errorf("corpus: unknown kernel %q (want %q or %q)", k, Kernel61, Kernel612)
+	}
+	return s, nil
+}
+
+// guestModules are loaded by the guest's /init, with their dependencies,
+// unless built into the kernel (virtio_pci is on 6.12).
 var guestModules = []string{"qemu_fw_cfg", "virtio_pci", "virtio_blk"}
 
 // Options says which corpus to build or find. The zero value is the
 // default corpus.
 type Options struct {
-	CacheDir  string // debkernel.CacheDir() if empty
-	Package   string // kernel image package; the newest linux-image-6.1.0-N-cloud-amd64-unsigned if empty
+	CacheDir string // debkernel.CacheDir() if empty
+	// Kernel is the kernel series, Kernel61 if empty (or the series
+	// Package belongs to). It chooses the package, the QEMU CPU and the
+	// makedumpfile oracle.
+	Kernel Kernel
+	// Package is the kernel image package; the newest of Kernel's series
+	// if empty.
+	Package   string
 	MemoryMiB int    // guest RAM; DefaultMemoryMiB if zero
-	CPU       string // QEMU -cpu model; QEMU's default if empty
+	CPU       string // QEMU -cpu model; the series' default if empty (QEMU's for 6.1, qemu64,-cx16 for newer)
 	Seed      uint64 // workload data seed; DefaultSeed if zero
 	// Log receives progress messages; discarded if nil.
 	Log io.Writer
@@ -80,10 +153,15 @@ func (o Options) Root() string {
 	return filepath.Join(o.withDefaults().CacheDir, "corpus")
 }
 
-// defaultLink is the symlink in Root naming the default corpus for a RAM
-// size, so tests find it without asking apt which kernel is newest.
+// defaultLink is the symlink in Root naming the default corpus of a kernel
+// series for a RAM size, so tests find it without asking apt which kernel
+// is newest: default-1024M for 6.1, default-6.12-1024M for 6.12.
 func (o Options) defaultLink() string {
-	return filepath.Join(o.Root(), fmt.Sprintf("default-%dM", o.withDefaults().MemoryMiB))
+	series := ""
+	if k := o.kernel(); k != Kernel61 {
+		series = string(k) + "-"
+	}
+	return filepath.Join(o.Root(), fmt.Sprintf("default-%s%dM", series, o.withDefaults().MemoryMiB))
 }
 
 // dirName is the corpus directory name for a kernel release.
@@ -113,17 +191,30 @@ func releaseOf(pkg string) string {
 	return strings.TrimSuffix(r, "-unsigned")
 }
 
-// RequiredTools lists the programs a build runs.
+// RequiredTools lists the programs a build of the default (6.1) corpus
+// runs.
 var RequiredTools = []string{
 	"apt-get", "apt-cache", "dpkg-deb", "depmod", "mkfs.ext4", "busybox",
 	"qemu-system-x86_64", "makedumpfile",
 }
 
-// MissingTools returns the required programs not found in PATH (or in
-// /usr/sbin and /sbin), and "go" if no Go toolchain is found.
-func MissingTools() []string {
+// newKernelTools are also needed for kernels newer than 6.1: xz and zstd
+// for compressed modules, and what runs makedumpfile from a sid chroot.
+var newKernelTools = []string{"xz", "zstd", "debootstrap", "chroot", "unshare", "mount"}
+
+// MissingTools returns the programs a build of the default corpus needs
+// that are not found in PATH (or in /usr/sbin and /sbin), and "go" if no
+// Go toolchain is found.
+func MissingTools() []string { return MissingToolsFor(Options{}) }
+
+// MissingToolsFor is MissingTools for the corpus opt.
+func MissingToolsFor(opt Options) []string {
+	tools := RequiredTools
+	if opt.kernel() != Kernel61 {
+		tools = append(slices.Clone(tools), newKernelTools...)
+	}
 	var missing []string
-	for _, t := range RequiredTools {
+	for _, t := range tools {
 		if _, err := lookPath(t); err != nil {
 			missing = append(missing, t)
 		}
@@ -180,9 +271,13 @@ func Build(ctx context.Context, opt Options, force bool) (*Corpus, error) {
 			return c, nil
 		}
 	}
+	spec, err := opt.spec()
+	if err != nil {
+		return nil, err
+	}
 	pkg := opt.Package
 	if pkg == "" {
-		pkg, err = debkernel.NewestPackage(ctx, DefaultPackagePrefix, DefaultPackageSuffix)
+		pkg, err = debkernel.NewestPackage(ctx, spec.prefix, spec.suffix)
 		if err != nil {
 			return nil, fmt.Errorf("corpus: %w", err)
 		}
@@ -193,7 +288,7 @@ func Build(ctx context.Context, opt Options, force bool) (*Corpus, error) {
 			return c, linkDefault(opt, final)
 		}
 	}
-	c, err := build(ctx, opt, pkg, final)
+	c, err := build(ctx, opt, spec, pkg, final)
 	if err != nil {
 		return nil, err
 	}
@@ -220,9 +315,11 @@ func linkDefault(opt Options, dir string) error {
 // builder holds the state of one build.
 type builder struct {
 	opt    Options
+	spec   kernelSpec
 	kernel *debkernel.Kernel
-	work   string // scratch files, deleted at the end
-	out    string // the corpus being written, renamed into place at the end
+	mdf    *oracle.Makedumpfile // the filtering oracle for this kernel
+	work   string               // scratch files, deleted at the end
+	out    string               // the corpus being written, renamed into place at the end
 	m      Manifest
 
 	logMu   sync.Mutex
@@ -233,7 +330,7 @@ func (b *builder) logf(format string, args ...any) {
 	fmt.Fprintf(b.opt.Log, "mkcorpus: "+format+"\n", args...)
 }
 
-func build(ctx context.Context, opt Options, pkg, final string) (*Corpus, error) {
+func build(ctx context.Context, opt Options, spec kernelSpec, pkg, final string) (*Corpus, error) {
 	start := time.Now()
 	// Builds of this RAM size hold the lock, so any scratch directory of
 	// this size is left over from a build that was killed.
@@ -255,7 +352,7 @@ func build(ctx context.Context, opt Options, pkg, final string) (*Corpus, error)
 			fmt.Fprintf(opt.Log, "mkcorpus: keeping the failed build in %s\n", tmp)
 		}
 	}()
-	b := &builder{opt: opt, work: filepath.Join(tmp, "work"), out: filepath.Join(tmp, "corpus")}
+	b := &builder{opt: opt, spec: spec, work: filepath.Join(tmp, "work"), out: filepath.Join(tmp, "corpus")}
 	for _, d := range []string{b.work, b.out} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			return nil, fmt.Errorf("corpus: %w", err)
@@ -266,7 +363,7 @@ func build(ctx context.Context, opt Options, pkg, final string) (*Corpus, error)
 		run  func(context.Context) error
 	}{
 		{"fetch kernel " + pkg, func(ctx context.Context) error { return b.fetchKernel(ctx, pkg) }},
-		{"record tool versions", b.toolVersions},
+		{"find makedumpfile and record tool versions", b.toolVersions},
 		{"run guest and dump with qemu", b.runGuest},
 		{"check VMCOREINFO", b.checkVMCOREINFO},
 		{"run makedumpfile", b.runMakedumpfile},
@@ -304,6 +401,7 @@ func (b *builder) fetchKernel(ctx context.Context, pkg string) error {
 	b.kernel = k
 	b.m = Manifest{
 		Version:          ManifestVersion,
+		Kernel:           b.opt.kernel(),
 		KernelPackage:    k.Package,
 		KernelPackageVer: k.Version,
 		GuestRAMMiB:      b.opt.MemoryMiB,
@@ -322,13 +420,14 @@ func (b *builder) toolVersions(ctx context.Context) error {
 		return fmt.Errorf("qemu-system-x86_64 --version: %w", err)
 	}
 	b.m.QEMUVersion = firstLine(string(out))
-	mdf, err := lookPath("makedumpfile")
+	// 1.7.2 mis-filters kernels newer than 6.1: those get sid's.
+	b.mdf, err = oracle.MakedumpfileFor(ctx, b.opt.CacheDir, b.kernel.Release, b.opt.Log)
 	if err != nil {
 		return err
 	}
-	// makedumpfile -v exits non-zero on some versions; only the text matters.
-	out, _ = exec.CommandContext(ctx, mdf, "-v").CombinedOutput()
-	b.m.MakedumpfileVersion = firstLine(string(out))
+	b.m.MakedumpfileVersion = b.mdf.Version
+	b.m.MakedumpfileChroot = b.mdf.Root
+	b.logf("makedumpfile: %s (%s)", b.mdf, b.mdf.Version)
 	return nil
 }
 
@@ -339,16 +438,53 @@ func firstLine(s string) string {
 
 // workload sizes the guest's memory use for a RAM size: about a quarter
 // page cache, an eighth tmpfs, three sixteenths anonymous data, a sixteenth
-// zero-written anonymous pages, leaving roughly a third for the kernel and
-// free memory.
+// zero-written anonymous pages, 3/64 in 2 MiB hugetlb pages of which a
+// sixth stay reserved but unused, leaving about a quarter for the kernel
+// and free memory.
 func workload(memMiB int, seed uint64) Workload {
+	huge := max(memMiB*3/64/2, 6)
 	return Workload{
-		PageCacheMiB: memMiB / 4,
-		TmpfsMiB:     memMiB / 8,
-		AnonMiB:      memMiB * 3 / 16,
-		ZeroMiB:      memMiB / 16,
-		Seed:         seed,
+		PageCacheMiB:     memMiB / 4,
+		TmpfsMiB:         memMiB / 8,
+		AnonMiB:          memMiB * 3 / 16,
+		ZeroMiB:          memMiB / 16,
+		HugetlbPages:     huge,
+		HugetlbUsedPages: huge - huge/6,
+		HugePageKiB:      2048,
+		Seed:             seed,
 	}
+}
+
+// parseHugePages fills HugePagesTotal and HugePagesFree from the guest's
+// meminfo lines and checks them against the workload.
+func (w *Workload) parseHugePages() error {
+	found := 0
+	for _, l := range w.Meminfo {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "HugePages_Total:":
+			w.HugePagesTotal = n
+			found++
+		case "HugePages_Free:":
+			w.HugePagesFree = n
+			found++
+		}
+	}
+	if found != 2 {
+		return fmt.Errorf("guest meminfo lacks HugePages_Total or HugePages_Free: %q", w.Meminfo)
+	}
+	if w.HugePagesTotal != w.HugetlbPages || w.HugePagesFree != w.HugetlbPages-w.HugetlbUsedPages {
+		return fmt.Errorf("guest has %d hugetlb pages, %d free; the workload wants %d, %d free",
+			w.HugePagesTotal, w.HugePagesFree, w.HugetlbPages, w.HugetlbPages-w.HugetlbUsedPages)
+	}
+	return nil
 }
 
 var guestLineRE = regexp.MustCompile(`KDUMPKIT-(GUESTLOAD-READY|GUESTLOAD-FAILED|INIT-FAILED)`)
@@ -363,12 +499,18 @@ func (b *builder) runGuest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	initrd, err := b.buildInitramfs(guest)
+	initrd, err := b.buildInitramfs(ctx, guest)
 	if err != nil {
 		return err
 	}
+	cpu := b.opt.CPU
+	if cpu == "" {
+		cpu = b.spec.cpu
+	}
 	cfg := qemu.Config{
-		CPU:        b.opt.CPU,
+		CPU: cpu,
+		// One vCPU: newer kernels also crash at random under QEMU 7.2's TCG
+		// with two while patching their own code.
 		SMP:        1,
 		MemoryMiB:  b.opt.MemoryMiB,
 		Kernel:     b.kernel.Vmlinuz,
@@ -402,6 +544,9 @@ func (b *builder) runGuest(ctx context.Context) error {
 		}
 	}
 	b.logf("guest ready: %s", strings.Join(b.m.Workload.Meminfo, ", "))
+	if err := b.m.Workload.parseHugePages(); err != nil {
+		return err
+	}
 
 	q, err := vm.QMP(ctx)
 	if err != nil {
@@ -565,6 +710,8 @@ mount -t devtmpfs devtmpfs /dev || fail "mount /dev"
 for m in $(cat /etc/modules.list); do
 	insmod "/lib/modules/$m" || fail "insmod $m"
 done
+# Without qemu_fw_cfg QEMU's dumps have no VMCOREINFO note.
+[ -d /sys/firmware/qemu_fw_cfg ] || fail "qemu_fw_cfg did not load: no /sys/firmware/qemu_fw_cfg"
 i=0
 while [ ! -b /dev/vda ]; do
 	i=$((i+1)); [ $i -gt 100 ] && fail "no /dev/vda"
@@ -577,9 +724,38 @@ echo "kdumpkit-init: $(cat /proc/sys/kernel/osrelease), fw_cfg: $(ls /sys/firmwa
 fail "guestload returned"
 `
 
+// guestModuleFiles returns the module files the guest loads, in load
+// order, as paths relative to the modules directory: guestModules and
+// their dependencies, less those built into the kernel.
+func (b *builder) guestModuleFiles() ([]string, error) {
+	var want []string
+	builtin := map[string]bool{}
+	if f, err := os.Open(filepath.Join(b.kernel.ModulesDir, "modules.builtin")); err == nil {
+		builtin, err = debkernel.BuiltinModules(f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range guestModules {
+		if builtin[m] {
+			b.logf("module %s is built into %s", m, b.kernel.Release)
+			continue
+		}
+		want = append(want, m)
+	}
+	dep, err := os.Open(filepath.Join(b.kernel.ModulesDir, "modules.dep"))
+	if err != nil {
+		return nil, err
+	}
+	defer dep.Close()
+	return debkernel.ModuleClosure(dep, want...)
+}
+
 // buildInitramfs writes the guest initramfs: static busybox, the modules
-// the guest needs, the workload binary and /init.
-func (b *builder) buildInitramfs(guestload string) (string, error) {
+// the guest needs (decompressed: busybox insmod loads only plain .ko
+// files), the workload binary and /init.
+func (b *builder) buildInitramfs(ctx context.Context, guestload string) (string, error) {
 	bb, err := lookPath("busybox")
 	if err != nil {
 		return "", err
@@ -587,14 +763,23 @@ func (b *builder) buildInitramfs(guestload string) (string, error) {
 	if err := checkStatic(bb); err != nil {
 		return "", fmt.Errorf("busybox (install busybox-static): %w", err)
 	}
-	dep, err := os.Open(filepath.Join(b.kernel.ModulesDir, "modules.dep"))
+	mods, err := b.guestModuleFiles()
 	if err != nil {
 		return "", err
 	}
-	mods, err := debkernel.ModuleClosure(dep, guestModules...)
-	dep.Close()
-	if err != nil {
-		return "", err
+	// Plain .ko copies of compressed modules, by their path in mods.
+	plain := map[string]string{}
+	modDir := filepath.Join(b.work, "modules")
+	for i, m := range mods {
+		if !debkernel.IsCompressedModule(m) {
+			continue
+		}
+		dst := filepath.Join(modDir, filepath.Base(debkernel.PlainModuleName(m)))
+		if err := debkernel.DecompressModule(ctx, filepath.Join(b.kernel.ModulesDir, m), dst); err != nil {
+			return "", err
+		}
+		plain[debkernel.PlainModuleName(m)] = dst
+		mods[i] = debkernel.PlainModuleName(m)
 	}
 	path := filepath.Join(b.work, "initramfs.cpio")
 	f, err := os.Create(path)
@@ -629,12 +814,16 @@ func (b *builder) buildInitramfs(guestload string) (string, error) {
 		add(w.WriteDir("lib/modules/"+d, 0o755))
 	}
 	for _, m := range mods {
-		add(w.CopyFile("lib/modules/"+m, filepath.Join(b.kernel.ModulesDir, m)))
+		src := filepath.Join(b.kernel.ModulesDir, m)
+		if p, ok := plain[m]; ok {
+			src = p
+		}
+		add(w.CopyFile("lib/modules/"+m, src))
 	}
 	add(w.WriteFile("etc/modules.list", 0o644, []byte(strings.Join(list, "\n")+"\n")))
 	wl := b.m.Workload
-	args := fmt.Sprintf("-cache-dir /mnt -tmpfs-dir /tmpfs -tmpfs-mib %d -anon-mib %d -zero-mib %d -seed %d",
-		wl.TmpfsMiB, wl.AnonMiB, wl.ZeroMiB, wl.Seed)
+	args := fmt.Sprintf("-cache-dir /mnt -tmpfs-dir /tmpfs -tmpfs-mib %d -anon-mib %d -zero-mib %d -hugetlb-pages %d -hugetlb-used %d -seed %d",
+		wl.TmpfsMiB, wl.AnonMiB, wl.ZeroMiB, wl.HugetlbPages, wl.HugetlbUsedPages, wl.Seed)
 	add(w.WriteFile("init", 0o755, []byte(fmt.Sprintf(initScript, args))))
 	add(w.Close())
 	add(f.Close())
@@ -694,6 +883,7 @@ type mdfJob struct {
 	args     []string // arguments after the program name
 	outputs  []string // files it writes
 	stdout   bool     // the single output is standard output (-F)
+	stats    bool     // the run has --show-stats: parse and keep its report
 	kind     Kind
 	format   string
 	level    int
@@ -701,49 +891,81 @@ type mdfJob struct {
 	wantExit int
 }
 
+// jobResult is what a run left.
+type jobResult struct {
+	exit  int
+	stats *oracle.Stats
+}
+
+// StatsLevels are the dump levels of the per-level outputs, each made
+// with `-l --show-stats -d N` and carrying the oracle's Stats.
+var StatsLevels = []int{0, 1, 2, 4, 8, 16, 31}
+
+// levelName is the file name of the per-level output for compression and
+// level, e.g. makedumpfile-l-d8.kdump.
+func levelName(comp string, level int) string {
+	flag := map[string]string{CompressionZlib: "-c", CompressionLZO: "-l"}[comp]
+	return fmt.Sprintf("makedumpfile%s-d%d.kdump", flag, level)
+}
+
+// statsLogName is the file with the --show-stats report of a dump.
+func statsLogName(dump string) string {
+	return strings.TrimSuffix(dump, ".kdump") + ".stats.txt"
+}
+
 func (b *builder) runMakedumpfile(ctx context.Context) error {
-	mdf, err := lookPath("makedumpfile")
-	if err != nil {
-		return err
-	}
 	src := SourceName
-	kdump := func(comp string, level int) mdfJob {
+	kdump := func(comp string, level int, stats bool) mdfJob {
 		flag := map[string]string{CompressionZlib: "-c", CompressionLZO: "-l"}[comp]
-		name := fmt.Sprintf("makedumpfile%s-d%d.kdump", flag, level)
-		return mdfJob{args: []string{flag, "-d", strconv.Itoa(level), src, name}, outputs: []string{name},
+		name := levelName(comp, level)
+		args := []string{flag, "-d", strconv.Itoa(level), src, name}
+		if stats {
+			args = append([]string{"--show-stats"}, args...)
+		}
+		return mdfJob{args: args, outputs: []string{name}, stats: stats,
 			kind: KindKdump, format: "kdump", level: level, comp: comp}
 	}
-	jobs := []mdfJob{
-		kdump(CompressionZlib, 0), kdump(CompressionLZO, 0),
-		kdump(CompressionZlib, 1), kdump(CompressionLZO, 1),
-		kdump(CompressionZlib, 31), kdump(CompressionLZO, 31),
-		{args: []string{"-F", "-c", "-d", "31", src}, outputs: []string{"makedumpfile-F-c-d31.flat"}, stdout: true,
-			kind: KindFlattened, format: "kdump", level: 31, comp: CompressionZlib},
-		{args: []string{"-F", "-l", "-d", "1", src}, outputs: []string{"makedumpfile-F-l-d1.flat"}, stdout: true,
-			kind: KindFlattened, format: "kdump", level: 1, comp: CompressionLZO},
-		{args: []string{"-E", "-d", "31", src, "makedumpfile-E-d31.elf"}, outputs: []string{"makedumpfile-E-d31.elf"},
-			kind: KindELF, format: "elf", level: 31, comp: CompressionNone},
-		// The default split block is 1 GiB, which would put every page of
-		// a 1 GiB guest into the first file.
-		{args: []string{"-c", "-d", "31", "--splitblock-size", "1024", "--split", src, "makedumpfile-split-c-d31.1", "makedumpfile-split-c-d31.2"},
-			outputs: []string{"makedumpfile-split-c-d31.1", "makedumpfile-split-c-d31.2"},
-			kind:    KindSplit, format: "kdump", level: 31, comp: CompressionZlib},
+	var jobs []mdfJob
+	// The slow -d 0 runs go first, two at a time (the machines have few
+	// CPUs).
+	if b.spec.allFormats {
+		jobs = append(jobs, kdump(CompressionZlib, 0, false), kdump(CompressionZlib, 1, false))
 	}
-	// The slow -d 0 runs first, two at a time (the machines have few CPUs).
-	if err := b.runJobs(ctx, mdf, jobs, 2); err != nil {
+	for _, l := range StatsLevels {
+		jobs = append(jobs, kdump(CompressionLZO, l, true))
+	}
+	jobs = append(jobs, kdump(CompressionZlib, 31, false))
+	if b.spec.allFormats {
+		jobs = append(jobs,
+			mdfJob{args: []string{"-F", "-c", "-d", "31", src}, outputs: []string{"makedumpfile-F-c-d31.flat"}, stdout: true,
+				kind: KindFlattened, format: "kdump", level: 31, comp: CompressionZlib},
+			mdfJob{args: []string{"-F", "-l", "-d", "1", src}, outputs: []string{"makedumpfile-F-l-d1.flat"}, stdout: true,
+				kind: KindFlattened, format: "kdump", level: 1, comp: CompressionLZO},
+			mdfJob{args: []string{"-E", "-d", "31", src, "makedumpfile-E-d31.elf"}, outputs: []string{"makedumpfile-E-d31.elf"},
+				kind: KindELF, format: "elf", level: 31, comp: CompressionNone},
+			// The default split block is 1 GiB, which would put every page
+			// of a 1 GiB guest into the first file.
+			mdfJob{args: []string{"-c", "-d", "31", "--splitblock-size", "1024", "--split", src, "makedumpfile-split-c-d31.1", "makedumpfile-split-c-d31.2"},
+				outputs: []string{"makedumpfile-split-c-d31.1", "makedumpfile-split-c-d31.2"},
+				kind:    KindSplit, format: "kdump", level: 31, comp: CompressionZlib},
+		)
+	}
+	if err := b.runJobs(ctx, jobs, 2); err != nil {
 		return err
 	}
-	// A dump cut at about a third of the complete -c -d 1 size.
-	full, err := os.Stat(filepath.Join(b.out, "makedumpfile-c-d1.kdump"))
-	if err != nil {
-		return err
-	}
-	limit := strconv.FormatInt(full.Size()/3, 10)
-	name := "makedumpfile-c-d1-L" + limit + ".kdump"
-	inc := mdfJob{args: []string{"-c", "-d", "1", "-L", limit, src, name}, outputs: []string{name},
-		kind: KindIncomplete, format: "kdump", level: 1, comp: CompressionZlib, wantExit: 1}
-	if err := b.runJobs(ctx, mdf, []mdfJob{inc}, 1); err != nil {
-		return err
+	if b.spec.allFormats {
+		// A dump cut at about a third of the complete -c -d 1 size.
+		full, err := os.Stat(filepath.Join(b.out, "makedumpfile-c-d1.kdump"))
+		if err != nil {
+			return err
+		}
+		limit := strconv.FormatInt(full.Size()/3, 10)
+		name := "makedumpfile-c-d1-L" + limit + ".kdump"
+		inc := mdfJob{args: []string{"-c", "-d", "1", "-L", limit, src, name}, outputs: []string{name},
+			kind: KindIncomplete, format: "kdump", level: 1, comp: CompressionZlib, wantExit: 1}
+		if err := b.runJobs(ctx, []mdfJob{inc}, 1); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(b.out, ToolLogName), b.toolLog.Bytes(), 0o644); err != nil {
 		return err
@@ -754,9 +976,9 @@ func (b *builder) runMakedumpfile(ctx context.Context) error {
 
 // runJobs runs makedumpfile jobs, n at a time, and records their files in
 // job order.
-func (b *builder) runJobs(ctx context.Context, mdf string, jobs []mdfJob, n int) error {
+func (b *builder) runJobs(ctx context.Context, jobs []mdfJob, n int) error {
 	errs := make([]error, len(jobs))
-	exits := make([]int, len(jobs))
+	res := make([]jobResult, len(jobs))
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	for i, j := range jobs {
@@ -765,7 +987,7 @@ func (b *builder) runJobs(ctx context.Context, mdf string, jobs []mdfJob, n int)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			exits[i], errs[i] = b.runJob(ctx, mdf, j)
+			res[i], errs[i] = b.runJob(ctx, j)
 		}()
 	}
 	wg.Wait()
@@ -773,61 +995,81 @@ func (b *builder) runJobs(ctx context.Context, mdf string, jobs []mdfJob, n int)
 		return err
 	}
 	for i, j := range jobs {
-		cmd := append([]string{mdf}, j.args...)
+		cmd := append([]string{b.mdf.Path}, j.args...)
 		for k, name := range j.outputs {
 			f := File{Name: name, Kind: j.kind, Format: j.format, Producer: ProducerMakedumpfile, Command: cmd,
-				Stdout: j.stdout, ExitCode: exits[i], DumpLevel: j.level, Compression: j.comp, Source: SourceName}
+				Stdout: j.stdout, ExitCode: res[i].exit, DumpLevel: j.level, Compression: j.comp, Source: SourceName}
 			if j.kind == KindSplit {
 				f.SplitSet, f.SplitIndex = j.outputs, k
 			}
+			if j.stats {
+				f.Stats, f.StatsLog = res[i].stats, statsLogName(name)
+			}
 			b.m.Files = append(b.m.Files, f)
+			if j.stats {
+				b.m.Files = append(b.m.Files, File{Name: f.StatsLog, Kind: KindLog, Producer: ProducerMakedumpfile,
+					Command: cmd, DumpLevel: -1, Source: SourceName})
+			}
 		}
 	}
 	return nil
 }
 
-func (b *builder) runJob(ctx context.Context, mdf string, j mdfJob) (int, error) {
+func (b *builder) runJob(ctx context.Context, j mdfJob) (jobResult, error) {
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, mdf, j.args...)
-	cmd.Dir = b.out
-	var log bytes.Buffer
+	cmd, err := b.mdf.Command(ctx, b.out, j.args...)
+	if err != nil {
+		return jobResult{}, err
+	}
+	var log, stdout bytes.Buffer
 	cmd.Stderr = &log
 	if j.stdout {
 		f, err := os.Create(filepath.Join(b.out, j.outputs[0]))
 		if err != nil {
-			return 0, err
+			return jobResult{}, err
 		}
 		defer f.Close()
 		cmd.Stdout = f
 	} else {
-		cmd.Stdout = &log
+		// Messages and the --show-stats report go to standard output.
+		cmd.Stdout = io.MultiWriter(&stdout, &log)
 	}
-	err := cmd.Run()
-	exit := 0
+	err = cmd.Run()
+	r := jobResult{}
 	if err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
-			return 0, fmt.Errorf("makedumpfile %s: %w", strings.Join(j.args, " "), err)
+			return r, fmt.Errorf("makedumpfile %s: %w", strings.Join(j.args, " "), err)
 		}
-		exit = ee.ExitCode()
+		r.exit = ee.ExitCode()
 	}
 	b.logMu.Lock()
-	fmt.Fprintf(&b.toolLog, "$ makedumpfile %s\n%s[exit %d, %.1fs]\n\n", strings.Join(j.args, " "), dropProgress(log.String()), exit, time.Since(start).Seconds())
+	fmt.Fprintf(&b.toolLog, "$ makedumpfile %s\n%s[exit %d, %.1fs]\n\n", strings.Join(j.args, " "), dropProgress(log.String()), r.exit, time.Since(start).Seconds())
 	b.logMu.Unlock()
-	b.logf("makedumpfile %s: exit %d in %.1fs", strings.Join(j.args, " "), exit, time.Since(start).Seconds())
-	if exit != j.wantExit {
-		return exit, fmt.Errorf("makedumpfile %s: exit %d, want %d\n%s", strings.Join(j.args, " "), exit, j.wantExit, tailString(log.String(), 2000))
+	b.logf("makedumpfile %s: exit %d in %.1fs", strings.Join(j.args, " "), r.exit, time.Since(start).Seconds())
+	if r.exit != j.wantExit {
+		return r, fmt.Errorf("makedumpfile %s: exit %d, want %d\n%s", strings.Join(j.args, " "), r.exit, j.wantExit, tailString(log.String(), 2000))
 	}
 	for _, o := range j.outputs {
 		st, err := os.Stat(filepath.Join(b.out, o))
 		if err != nil {
-			return exit, fmt.Errorf("makedumpfile %s: %w", strings.Join(j.args, " "), err)
+			return r, fmt.Errorf("makedumpfile %s: %w", strings.Join(j.args, " "), err)
 		}
 		if st.Size() == 0 {
-			return exit, fmt.Errorf("makedumpfile %s: %s is empty", strings.Join(j.args, " "), o)
+			return r, fmt.Errorf("makedumpfile %s: %s is empty", strings.Join(j.args, " "), o)
 		}
 	}
-	return exit, nil
+	if j.stats {
+		text := dropProgress(stdout.String())
+		r.stats, err = oracle.ParseStats(text)
+		if err != nil {
+			return r, fmt.Errorf("makedumpfile %s: %w\n%s", strings.Join(j.args, " "), err, tailString(text, 2000))
+		}
+		if err := os.WriteFile(filepath.Join(b.out, statsLogName(j.outputs[0])), []byte(text), 0o644); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
 }
 
 // dropProgress keeps only the last state of each progress line (the text

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kdumpkit/kdumpkit/internal/oracle"
 )
 
 // note encodes one ELF note.
@@ -250,12 +252,87 @@ func TestDropProgress(t *testing.T) {
 func TestWorkloadLeavesFreeMemory(t *testing.T) {
 	for _, mem := range []int{512, 1024, 4096} {
 		w := workload(mem, 1)
-		used := w.PageCacheMiB + w.TmpfsMiB + w.AnonMiB + w.ZeroMiB
-		if used*10 > mem*7 {
-			t.Errorf("%d MiB guest: workload uses %d MiB, more than 70%%", mem, used)
+		used := w.PageCacheMiB + w.TmpfsMiB + w.AnonMiB + w.ZeroMiB + w.HugetlbPages*w.HugePageKiB/1024
+		if used*100 > mem*72 {
+			t.Errorf("%d MiB guest: workload uses %d MiB, more than 72%%", mem, used)
+		}
+		if w.HugetlbUsedPages == 0 || w.HugetlbUsedPages >= w.HugetlbPages {
+			t.Errorf("%d MiB guest: %d of %d hugetlb pages used, want some but not all", mem, w.HugetlbUsedPages, w.HugetlbPages)
 		}
 		if w.PageCacheMiB == 0 || w.TmpfsMiB == 0 || w.AnonMiB == 0 || w.ZeroMiB == 0 {
 			t.Errorf("%d MiB guest: empty part in %+v", mem, w)
 		}
+	}
+}
+
+func TestParseHugePages(t *testing.T) {
+	w := workload(1024, 1)
+	w.Meminfo = []string{"MemTotal: 996612 kB", "HugePages_Total: 24", "HugePages_Free: 4", "Hugepagesize: 2048 kB"}
+	if err := w.parseHugePages(); err != nil {
+		t.Fatal(err)
+	}
+	if w.HugePagesTotal != 24 || w.HugePagesFree != 4 {
+		t.Errorf("parsed %d total, %d free", w.HugePagesTotal, w.HugePagesFree)
+	}
+	w.Meminfo = []string{"HugePages_Total: 10", "HugePages_Free: 10"}
+	if err := w.parseHugePages(); err == nil {
+		t.Error("accepted a pool smaller than asked for")
+	}
+	w.Meminfo = nil
+	if err := w.parseHugePages(); err == nil {
+		t.Error("accepted meminfo without HugePages lines")
+	}
+}
+
+func TestKernelOptions(t *testing.T) {
+	tests := []struct {
+		opt  Options
+		want Kernel
+		link string
+		cpu  string
+	}{
+		{Options{}, Kernel61, "default-1024M", ""},
+		{Options{Kernel: Kernel61, MemoryMiB: 4096}, Kernel61, "default-4096M", ""},
+		{Options{Kernel: Kernel612}, Kernel612, "default-6.12-1024M", "qemu64,-cx16"},
+		{Options{Package: "linux-image-6.1.0-9-cloud-amd64-unsigned"}, Kernel61, "", ""},
+		{Options{Package: "linux-image-6.12.117+deb12-cloud-amd64-unsigned"}, Kernel612, "", "qemu64,-cx16"},
+		{Options{Package: "linux-image-7.0.1-cloud-amd64"}, "", "", "qemu64,-cx16"},
+	}
+	for _, tt := range tests {
+		tt.opt.CacheDir = "/c"
+		if got := tt.opt.kernel(); got != tt.want {
+			t.Errorf("%+v: kernel %q, want %q", tt.opt, got, tt.want)
+		}
+		if tt.link != "" && tt.opt.defaultLink() != "/c/corpus/"+tt.link {
+			t.Errorf("%+v: default link %s, want %s", tt.opt, tt.opt.defaultLink(), tt.link)
+		}
+		s, err := tt.opt.spec()
+		if err != nil || s.cpu != tt.cpu {
+			t.Errorf("%+v: spec cpu %q, %v; want %q", tt.opt, s.cpu, err, tt.cpu)
+		}
+	}
+	if _, err := (Options{Kernel: "5.10"}).spec(); err == nil {
+		t.Error("spec accepted an unknown kernel series")
+	}
+	if got := releaseOf("linux-image-6.12.117+deb12-cloud-amd64-unsigned"); got != "6.12.117+deb12-cloud-amd64" {
+		t.Errorf("releaseOf = %q", got)
+	}
+}
+
+func TestLevelDumps(t *testing.T) {
+	c := &Corpus{Manifest: Manifest{Files: []File{
+		{Name: "makedumpfile-l-d31.kdump", DumpLevel: 31, Stats: &oracle.Stats{Free: 1}},
+		{Name: "makedumpfile-c-d31.kdump", DumpLevel: 31},
+		{Name: "makedumpfile-l-d0.kdump", DumpLevel: 0, Stats: &oracle.Stats{}},
+	}}}
+	got := c.LevelDumps()
+	if len(got) != 2 || got[0].DumpLevel != 0 || got[1].Name != "makedumpfile-l-d31.kdump" {
+		t.Errorf("LevelDumps = %+v", got)
+	}
+	if f, ok := c.LevelDump(31); !ok || f.Stats.Free != 1 {
+		t.Errorf("LevelDump(31) = %+v, %v", f, ok)
+	}
+	if _, ok := c.LevelDump(2); ok {
+		t.Error("LevelDump(2) found a file")
 	}
 }

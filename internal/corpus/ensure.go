@@ -22,15 +22,16 @@ func Ensure(tb testing.TB) *Corpus {
 	return EnsureWith(tb, Options{})
 }
 
-// EnsureWith is Ensure for another corpus, e.g. Options{MemoryMiB: 4096}.
-// opt.Log is ignored: progress goes to tb.Log.
+// EnsureWith is Ensure for another corpus, e.g. Options{MemoryMiB: 4096}
+// or Options{Kernel: Kernel612} (Debian's 6.12 cloud kernel, filtered by
+// sid's makedumpfile). opt.Log is ignored: progress goes to tb.Log.
 func EnsureWith(tb testing.TB, opt Options) *Corpus {
 	tb.Helper()
 	if c, err := Find(opt); err == nil {
 		return c
 	}
 	ci := os.Getenv("CI") == "true"
-	if missing := MissingTools(); len(missing) > 0 {
+	if missing := MissingToolsFor(opt); len(missing) > 0 {
 		if ci {
 			tb.Fatalf("corpus: cannot build the real-kernel corpus, missing programs: %s", strings.Join(missing, ", "))
 		}

@@ -5,12 +5,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
+
+	"github.com/kdumpkit/kdumpkit/internal/oracle"
 )
 
 // ManifestVersion is the version of the manifest layout (and of the build
 // recipe): a corpus with another version is rebuilt.
-const ManifestVersion = 1
+//
+// 2: hugetlb pages in the workload, per-level -l --show-stats outputs with
+// Stats, kernel series.
+const ManifestVersion = 2
 
 // ManifestName is the manifest's file name in the corpus directory.
 const ManifestName = "manifest.json"
@@ -46,6 +52,7 @@ const (
 // Manifest describes a corpus; it is stored as manifest.json.
 type Manifest struct {
 	Version          int      `json:"version"`
+	Kernel           Kernel   `json:"kernel,omitempty"`       // series: Kernel61, Kernel612, or empty for another package
 	KernelRelease    string   `json:"kernel_release"`         // uname -r of the guest (from VMCOREINFO OSRELEASE)
 	KernelPackage    string   `json:"kernel_package"`         // Debian package booted
 	KernelPackageVer string   `json:"kernel_package_version"` // its Debian version
@@ -56,22 +63,36 @@ type Manifest struct {
 	// QEMUFormatsMissing lists the dump-guest-memory formats this QEMU
 	// build lacks, whose files the corpus therefore does not have (Debian's
 	// QEMU has neither kdump-lzo nor kdump-snappy).
-	QEMUFormatsMissing  []string  `json:"qemu_formats_missing,omitempty"`
-	MakedumpfileVersion string    `json:"makedumpfile_version"`
-	Workload            Workload  `json:"workload"`
-	Created             time.Time `json:"created"`
-	BuildSeconds        float64   `json:"build_seconds"`
-	Files               []File    `json:"files"`
+	QEMUFormatsMissing  []string `json:"qemu_formats_missing,omitempty"`
+	MakedumpfileVersion string   `json:"makedumpfile_version"` // the oracle's `makedumpfile -v` first line
+	// MakedumpfileChroot is the chroot the oracle makedumpfile ran in (the
+	// sid chroot, for kernels newer than 6.1); empty for the host's.
+	MakedumpfileChroot string    `json:"makedumpfile_chroot,omitempty"`
+	Workload           Workload  `json:"workload"`
+	Created            time.Time `json:"created"`
+	BuildSeconds       float64   `json:"build_seconds"`
+	Files              []File    `json:"files"`
 }
 
 // Workload describes what the guest did before it was dumped.
 type Workload struct {
-	PageCacheMiB int      `json:"page_cache_mib"` // file data read from an ext4 virtio disk
-	TmpfsMiB     int      `json:"tmpfs_mib"`      // generated data written to tmpfs (shmem)
-	AnonMiB      int      `json:"anon_mib"`       // anonymous memory with non-zero data
-	ZeroMiB      int      `json:"zero_mib"`       // anonymous pages written with zeros
-	Seed         uint64   `json:"seed"`           // pagegen seed
-	Meminfo      []string `json:"meminfo"`        // guest /proc/meminfo lines when ready
+	PageCacheMiB int `json:"page_cache_mib"` // file data read from an ext4 virtio disk
+	TmpfsMiB     int `json:"tmpfs_mib"`      // generated data written to tmpfs (shmem)
+	AnonMiB      int `json:"anon_mib"`       // anonymous memory with non-zero data
+	ZeroMiB      int `json:"zero_mib"`       // anonymous pages written with zeros
+	// HugetlbPages huge pages of HugePageKiB are reserved in the hugetlb
+	// pool (vm.nr_hugepages) before anything else; HugetlbUsedPages of
+	// them are mapped MAP_HUGETLB|MAP_ANONYMOUS and filled with non-zero
+	// data, the rest stay free in the pool.
+	HugetlbPages     int `json:"hugetlb_pages"`
+	HugetlbUsedPages int `json:"hugetlb_used_pages"`
+	HugePageKiB      int `json:"huge_page_kib"`
+	// HugePagesTotal and HugePagesFree are the guest's /proc/meminfo
+	// HugePages_Total and HugePages_Free when ready.
+	HugePagesTotal int      `json:"huge_pages_total"`
+	HugePagesFree  int      `json:"huge_pages_free"`
+	Seed           uint64   `json:"seed"`    // pagegen seed
+	Meminfo        []string `json:"meminfo"` // guest /proc/meminfo lines when ready
 }
 
 // File describes one corpus file.
@@ -94,8 +115,13 @@ type File struct {
 	// SplitIndex is this file's position (0-based) in it.
 	SplitSet   []string `json:"split_set,omitempty"`
 	SplitIndex int      `json:"split_index,omitempty"`
-	Size       int64    `json:"size"`
-	SHA256     string   `json:"sha256"`
+	// Stats is makedumpfile's --show-stats report of the run that made
+	// this file (the per-level outputs, see Corpus.LevelDumps), and
+	// StatsLog the corpus file with the report's text.
+	Stats    *oracle.Stats `json:"stats,omitempty"`
+	StatsLog string        `json:"stats_log,omitempty"`
+	Size     int64         `json:"size"`
+	SHA256   string        `json:"sha256"`
 }
 
 // IsDump reports whether f holds (part of) a dump.
@@ -194,6 +220,25 @@ func (c *Corpus) SplitSets() [][]string {
 		}
 	}
 	return sets
+}
+
+// LevelDumps returns the per-level outputs of the oracle makedumpfile:
+// `makedumpfile -l --show-stats -d N vmcore.elf` for each N in StatsLevels
+// (makedumpfile-l-dN.kdump), each with its Stats, ordered by level.
+func (c *Corpus) LevelDumps() []File {
+	fs := c.Select(func(f File) bool { return f.Stats != nil })
+	slices.SortStableFunc(fs, func(a, b File) int { return a.DumpLevel - b.DumpLevel })
+	return fs
+}
+
+// LevelDump returns the per-level output for dump level level.
+func (c *Corpus) LevelDump(level int) (File, bool) {
+	for _, f := range c.LevelDumps() {
+		if f.DumpLevel == level {
+			return f, true
+		}
+	}
+	return File{}, false
 }
 
 // VMCOREINFO returns the VMCOREINFO note text of the source dump.

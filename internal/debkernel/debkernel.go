@@ -391,3 +391,71 @@ func moduleName(path string) string {
 	}
 	return strings.ReplaceAll(base, "-", "_")
 }
+
+// BuiltinModules returns the names of the modules built into the kernel,
+// read from its modules.builtin (paths like kernel/drivers/virtio/virtio_pci.ko).
+func BuiltinModules(modulesBuiltin io.Reader) (map[string]bool, error) {
+	b, err := io.ReadAll(modulesBuiltin)
+	if err != nil {
+		return nil, fmt.Errorf("modules.builtin: %w", err)
+	}
+	m := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			m[moduleName(line)] = true
+		}
+	}
+	return m, nil
+}
+
+// compressedModuleSuffixes are the module compressions and the programs
+// that undo them (Debian's 6.12 and newer kernels ship .ko.xz).
+var compressedModuleSuffixes = map[string][]string{
+	".ko.xz":  {"xz", "-dc"},
+	".ko.zst": {"zstd", "-dcq"},
+	".ko.gz":  {"gzip", "-dc"},
+}
+
+// IsCompressedModule reports whether path is a compressed module.
+func IsCompressedModule(path string) bool { return PlainModuleName(path) != path }
+
+// PlainModuleName turns a compressed module's path (x/virtio_blk.ko.xz)
+// into the uncompressed one's (x/virtio_blk.ko); other paths are returned
+// as they are.
+func PlainModuleName(path string) string {
+	for suf := range compressedModuleSuffixes {
+		if s, ok := strings.CutSuffix(path, suf); ok {
+			return s + ".ko"
+		}
+	}
+	return path
+}
+
+// DecompressModule writes the uncompressed contents of the compressed
+// module src to dst (busybox insmod loads only plain modules), creating
+// dst's directory.
+func DecompressModule(ctx context.Context, src, dst string) error {
+	var prog []string
+	for suf, p := range compressedModuleSuffixes {
+		if strings.HasSuffix(src, suf) {
+			prog = p
+		}
+	}
+	if prog == nil {
+		return fmt.Errorf("debkernel: %s is not a compressed module", src)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("debkernel: %w", err)
+	}
+	out, err := run(ctx, "", prog[0], append(prog[1:], src)...)
+	if err != nil {
+		return fmt.Errorf("debkernel: decompress module: %w", err)
+	}
+	if len(out) < 4 || string(out[:4]) != "\x7fELF" {
+		return fmt.Errorf("debkernel: %s does not decompress to an ELF file", src)
+	}
+	if err := os.WriteFile(dst, out, 0o644); err != nil {
+		return fmt.Errorf("debkernel: %w", err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -114,5 +115,54 @@ func TestCopyTarMember(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestBuiltinModules(t *testing.T) {
+	got, err := BuiltinModules(strings.NewReader("kernel/drivers/virtio/virtio_pci.ko\nkernel/fs/ext4/ext4.ko\n\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, map[string]bool{"virtio_pci": true, "ext4": true}) {
+		t.Errorf("got %v", got)
+	}
+}
+
+func TestPlainModuleName(t *testing.T) {
+	for in, want := range map[string]string{
+		"kernel/drivers/block/virtio_blk.ko.xz":  "kernel/drivers/block/virtio_blk.ko",
+		"kernel/drivers/block/virtio_blk.ko.zst": "kernel/drivers/block/virtio_blk.ko",
+		"kernel/drivers/block/virtio_blk.ko":     "kernel/drivers/block/virtio_blk.ko",
+	} {
+		if got := PlainModuleName(in); got != want {
+			t.Errorf("PlainModuleName(%q) = %q, want %q", in, got, want)
+		}
+		if IsCompressedModule(in) != (in != want) {
+			t.Errorf("IsCompressedModule(%q) wrong", in)
+		}
+	}
+}
+
+func TestDecompressModule(t *testing.T) {
+	if _, err := exec.LookPath("xz"); err != nil {
+		t.Skip("no xz")
+	}
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "m.ko")
+	if err := os.WriteFile(plain, []byte("\x7fELF fake module"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("xz", "-k", plain).CombinedOutput(); err != nil {
+		t.Fatalf("xz: %v %s", err, out)
+	}
+	dst := filepath.Join(dir, "out", "m.ko")
+	if err := DecompressModule(t.Context(), plain+".xz", dst); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "\x7fELF fake module" {
+		t.Errorf("decompressed %q", b)
+	}
+	if err := DecompressModule(t.Context(), plain, dst); err == nil {
+		t.Error("accepted an uncompressed module")
 	}
 }

@@ -40,3 +40,24 @@ func TestRunBadFlag(t *testing.T) {
 		t.Errorf("exit code %d, want 2", code)
 	}
 }
+
+// TestHugetlbReserve checks the pool-size step against a fake sysctl file
+// (mapping hugetlb pages would need a pool on the test machine).
+func TestHugetlbReserve(t *testing.T) {
+	sysctl := filepath.Join(t.TempDir(), "nr_hugepages")
+	var out bytes.Buffer
+	o := options{hugetlbPages: 6, hugetlbSysctl: sysctl, seed: 1}
+	if err := load(o, &out); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(sysctl); strings.TrimSpace(string(b)) != "6" {
+		t.Errorf("sysctl file holds %q, want 6", b)
+	}
+	if !strings.Contains(out.String(), "hugetlb: 0 MiB") {
+		t.Errorf("output lacks the hugetlb step:\n%s", out.String())
+	}
+	o.hugetlbUsed = 7
+	if err := load(o, &out); err == nil {
+		t.Error("accepted more used hugetlb pages than reserved")
+	}
+}

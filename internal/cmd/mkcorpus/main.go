@@ -24,9 +24,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var opt corpus.Options
 	fl.IntVar(&opt.MemoryMiB, "mem", corpus.DefaultMemoryMiB, "guest RAM in `MiB`")
-	fl.StringVar(&opt.Package, "package", "", "kernel image `package` (default: newest linux-image-6.1.0-N-cloud-amd64-unsigned)")
+	kernel := fl.String("kernel", string(corpus.Kernel61), "kernel `series`: 6.1 (bookworm's cloud kernel, makedumpfile 1.7.2) or 6.12 (bookworm-backports' cloud kernel, sid's makedumpfile from a chroot)")
+	fl.StringVar(&opt.Package, "package", "", "kernel image `package` (default: the newest cloud-amd64-unsigned image of the -kernel series)")
 	fl.StringVar(&opt.CacheDir, "cache", "", "cache `dir` (default $KDUMPKIT_CACHE or /var/cache/kdumpkit)")
-	fl.StringVar(&opt.CPU, "cpu", "", "QEMU -cpu `model` (default: QEMU's)")
+	fl.StringVar(&opt.CPU, "cpu", "", "QEMU -cpu `model` (default: QEMU's for 6.1, qemu64,-cx16 for newer kernels)")
 	force := fl.Bool("force", false, "rebuild even if the corpus exists")
 	timeout := fl.Duration("timeout", 30*time.Minute, "give up after this long")
 	if err := fl.Parse(args); err != nil {
@@ -36,7 +37,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fl.Usage()
 		return 2
 	}
-	if missing := corpus.MissingTools(); len(missing) > 0 {
+	switch k := corpus.Kernel(*kernel); k {
+	case corpus.Kernel61:
+		// The zero value: the default corpus (and its default link).
+	case corpus.Kernel612:
+		opt.Kernel = k
+	default:
+		fmt.Fprintf(stderr, "mkcorpus: unknown -kernel %q (want %s or %s)\n", *kernel, corpus.Kernel61, corpus.Kernel612)
+		return 2
+	}
+	if missing := corpus.MissingToolsFor(opt); len(missing) > 0 {
 		fmt.Fprintf(stderr, "mkcorpus: missing programs: %v\n", missing)
 		return 1
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 func TestRunUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"-no-such-flag"}, {"extra"}, {"-mem", "lots"}} {
+	for _, args := range [][]string{{"-no-such-flag"}, {"extra"}, {"-mem", "lots"}, {"-kernel", "5.10"}} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)

@@ -1,0 +1,294 @@
+package codec
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"math/bits"
+)
+
+// LZO1X-1 compression, written to produce the same bytes as liblzo2's
+// lzo1x_1_compress (LZO 2.10 as built for x86_64: 16-bit dictionary
+// entries, 64-bit unaligned loads). Byte identity matters because
+// makedumpfile -l stores whatever lzo1x_1_compress returns, and we want
+// dumps of the same size as the C tool's, page for page. Every choice
+// below that looks arbitrary (where the scan starts, how far it skips,
+// where match extension gives up) is there to match that output.
+//
+// The algorithm in one paragraph: the input is cut into chunks of at most
+// 48 KiB, each with a freshly zeroed dictionary of 2^14 16-bit chunk
+// offsets indexed by a multiplicative hash of the 4 bytes at a position.
+// At each probed position the dictionary gives one candidate; if its 4
+// bytes equal ours we have a match, which is extended 8 bytes at a time.
+// Otherwise the scan moves on, taking bigger steps the longer the current
+// run of literals is (one extra byte per 32 literals), which is what makes
+// incompressible pages cheap. Literals still pending at the end of a chunk
+// carry over into the next chunk's first literal run.
+
+const (
+	lzoDictBits   = 14
+	lzoChunkLen   = 49152 // liblzo2 caps a chunk so offsets fit in 16 bits and M4's reach
+	lzoHashMul    = 0x1824429d
+	lzoTailLen    = 20 // no match starts within the last 20 bytes of a chunk
+	lzoM2MaxLen   = 8
+	lzoM2MaxOff   = 0x0800
+	lzoM3MaxLen   = 33
+	lzoM3MaxOff   = 0x4000
+	lzoM4MaxLen   = 9
+	lzoM3Marker   = 32
+	lzoM4Marker   = 16
+	lzoMinLookLen = 4
+)
+
+// LZOMaxCompressedLen returns the capacity dst must have for
+// LZOCompressor.Compress to compress n bytes: n + n/16 + 64 + 3, the
+// bound liblzo2 documents for LZO1X and the one makedumpfile allocates.
+func LZOMaxCompressedLen(n int) int {
+	return n + n/16 + 64 + 3
+}
+
+// LZOCompressor compresses blocks in the LZO1X-1 format, the LZO page
+// encoding of kdump-compressed dumps (page flag 0x2). Its output is
+// accepted by any LZO1X decoder (liblzo2's lzo1x_decompress_safe, which
+// crash and libkdumpfile use, and DecodeLZO1X) and is byte-identical to
+// liblzo2's lzo1x_1_compress for the same input.
+//
+// The zero value is ready to use. A compressor holds a 64 KiB dictionary
+// and may be reused for any number of blocks, but not by two goroutines at
+// once; use one per worker.
+type LZOCompressor struct {
+	// dict holds base plus the chunk offset of the last position with
+	// each hash. Entries below base are left over from earlier chunks
+	// and count as offset 0, which is what liblzo2's per-chunk zeroing
+	// of its table amounts to; moving base on replaces that clear.
+	dict [1 << lzoDictBits]uint32
+	base uint32
+}
+
+// Compress compresses src into dst as one LZO1X block (no lzop header)
+// ending with the end-of-stream marker, and returns its length.
+// len(dst) must be at least LZOMaxCompressedLen(len(src)); otherwise
+// Compress writes nothing and returns an error wrapping io.ErrShortBuffer.
+// Any length of src works, including 0 (which yields the 3-byte marker).
+// Compress may scribble on dst beyond the returned length, up to that
+// bound. It does not allocate.
+func (c *LZOCompressor) Compress(dst, src []byte) (int, error) {
+	if need := LZOMaxCompressedLen(len(src)); len(dst) < need {
+		return 0, fmt.Errorf("lzo1x compress %d bytes: dst has %d bytes, need %d: %w",
+			len(src), len(dst), need, io.ErrShortBuffer)
+	}
+	op := 0
+	pending := 0 // literals not yet written, ending at the current chunk's start
+	start := 0
+	for len(src)-start > lzoTailLen {
+		end := start + min(len(src)-start, lzoChunkLen)
+		if (pending+end-start)>>5 == 0 {
+			// liblzo2's guard against pointer overflow (the worst-case
+			// skip, (pending+len)/32 bytes past the chunk, must be
+			// positive) also sends inputs of 21..31 bytes straight to
+			// the literal path; so must we.
+			break
+		}
+		// liblzo2 zeroes its dictionary per chunk, and a zero entry is a
+		// live candidate (chunk offset 0). Moving base past every entry
+		// has the same effect; a real clear is needed once in 65535
+		// chunks, before base would wrap.
+		if c.base > math.MaxUint32-2<<16 {
+			clear(c.dict[:])
+			c.base = 0
+		}
+		c.base += 1 << 16 // > any chunk offset
+		op, pending = c.compressChunk(dst, op, src[:end], start, pending)
+		start = end
+	}
+	pending += len(src) - start
+	if pending > 0 {
+		ii := len(src) - pending
+		switch {
+		case op == 0 && pending <= 238:
+			// A block that starts with literals may say so in its
+			// first byte: 18..255 stand for 1..238 literals.
+			dst[op] = byte(17 + pending)
+			op++
+		case pending <= 3:
+			// Up to 3 literals ride in the low bits of the previous
+			// match's last-but-one byte.
+			dst[op-2] |= byte(pending)
+		default:
+			op = lzoPutLiteralLen(dst, op, pending)
+		}
+		op += copy(dst[op:], src[ii:])
+	}
+	// End of stream: an M4 match of length 3 with distance 16384.
+	dst[op] = lzoM4Marker | 1
+	dst[op+1] = 0
+	dst[op+2] = 0
+	return op + 3, nil
+}
+
+// lzoPutLiteralLen writes the instruction for a run of n >= 4 literals in
+// state 0 and returns the new output position.
+func lzoPutLiteralLen(dst []byte, op, n int) int {
+	if n <= 18 {
+		dst[op] = byte(n - 3)
+		return op + 1
+	}
+	n -= 18
+	dst[op] = 0
+	op++
+	for n > 255 {
+		dst[op] = 0
+		op++
+		n -= 255
+	}
+	dst[op] = byte(n)
+	return op + 1
+}
+
+// lzoPutLongLen writes the zero-byte extension of a match length that did
+// not fit the instruction's length field and returns the new position.
+func lzoPutLongLen(dst []byte, op, n int) int {
+	for n > 255 {
+		dst[op] = 0
+		op++
+		n -= 255
+	}
+	dst[op] = byte(n)
+	return op + 1
+}
+
+// lzoFindMatch probes the positions from ip on, each step
+// 1+(run length)/32 bytes past the previous, updating the dictionary,
+// until the 4 bytes at ip equal those at the dictionary's candidate. It
+// returns ip and the candidate's position, or a negative position once ip
+// reaches len(src)-4 (the caller cuts src 4 bytes after the chunk's last
+// probe position, so every load here is in bounds). It is kept out of
+// line so that the register allocator sees this loop alone.
+//
+//go:noinline
+func lzoFindMatch(dict *[1 << lzoDictBits]uint32, src []byte, in, ii, ip int, base uint32) (int, int) {
+	for ip < len(src)-lzoMinLookLen {
+		dv := binary.LittleEndian.Uint32(src[ip:])
+		h := (dv * lzoHashMul) >> (32 - lzoDictBits)
+		mpos := in
+		if e := dict[h]; e >= base {
+			mpos += int(e - base)
+		}
+		dict[h] = uint32(ip-in) + base
+		m := src[mpos : mpos+4 : mpos+4]
+		if dv == binary.LittleEndian.Uint32(m) {
+			return ip, mpos
+		}
+		ip += 1 + (ip-ii)>>5
+	}
+	return ip, -1
+}
+
+// compressChunk compresses src[in:len(src)] (the chunk; bytes before in are
+// earlier chunks) into dst at op. pending literals end at in and are
+// written before the chunk's first match. It returns the new output
+// position and the number of literals still pending at the chunk's end.
+func (c *LZOCompressor) compressChunk(dst []byte, op int, src []byte, in, pending int) (int, int) {
+	dict := &c.dict
+	ipEnd := len(src) - lzoTailLen
+	ii := in // start of the current literal run within this chunk
+	ip := in
+	if pending < lzoMinLookLen {
+		// liblzo2 starts the scan 4 bytes into the literal run.
+		ip += lzoMinLookLen - pending
+	}
+	// The scan begins with a skip step, as the first probe is one byte on.
+	ip += 1 + (ip-ii)>>5
+
+	for {
+		var mpos int
+		ip, mpos = lzoFindMatch(dict, src[:ipEnd+lzoMinLookLen], in, ii, ip, c.base)
+		if mpos < 0 {
+			break
+		}
+
+		// A match of at least 4 bytes at distance ip-mpos (>= 1, since
+		// every dictionary entry is a position before ip). First write
+		// the literals before it, including those carried in.
+		ii -= pending
+		pending = 0
+		if t := ip - ii; t > 0 {
+			if t <= 3 {
+				dst[op-2] |= byte(t)
+			} else {
+				op = lzoPutLiteralLen(dst, op, t)
+			}
+			if t <= 16 && op <= len(dst)-16 && ii <= len(src)-16 {
+				// Copy 16 bytes and keep t: the excess is overwritten
+				// by what follows and stays within dst.
+				d, l := dst[op:op+16:op+16], src[ii:ii+16:ii+16]
+				binary.LittleEndian.PutUint64(d, binary.LittleEndian.Uint64(l))
+				binary.LittleEndian.PutUint64(d[8:], binary.LittleEndian.Uint64(l[8:]))
+				op += t
+			} else {
+				op += copy(dst[op:], src[ii:ip])
+			}
+		}
+
+		// Extend the match 8 bytes at a time. liblzo2 stops extending
+		// once the match reaches ipEnd, without counting the equal bytes
+		// of the last word; we do the same so that lengths agree. a and b
+		// are the bytes after the 4 that matched; a ends where the chunk
+		// does, 20 bytes after ipEnd.
+		a := src[ip+lzoMinLookLen:]
+		b := src[mpos+lzoMinLookLen:][:len(a)]
+		k := 0
+		v := binary.LittleEndian.Uint64(a) ^ binary.LittleEndian.Uint64(b)
+		for v == 0 {
+			k += 8
+			if k >= len(a)-lzoTailLen {
+				break
+			}
+			v = binary.LittleEndian.Uint64(a[k:k+8:k+8]) ^ binary.LittleEndian.Uint64(b[k:k+8:k+8])
+		}
+		// v is 0 only if we stopped at the limit, and then the 8 = 64/8
+		// TrailingZeros64 gives must not count.
+		mlen := lzoMinLookLen + k + bits.TrailingZeros64(v)>>3&7
+		off := ip - mpos
+		ip += mlen
+		ii = ip
+		switch {
+		case mlen <= lzoM2MaxLen && off <= lzoM2MaxOff:
+			// M2: 3..8 bytes within 2 KiB, two bytes.
+			off--
+			dst[op] = byte((mlen-1)<<5 | (off&7)<<2)
+			dst[op+1] = byte(off >> 3)
+			op += 2
+		case off <= lzoM3MaxOff:
+			// M3: within 16 KiB.
+			off--
+			if mlen <= lzoM3MaxLen {
+				dst[op] = byte(lzoM3Marker | (mlen - 2))
+				op++
+			} else {
+				dst[op] = lzoM3Marker
+				op = lzoPutLongLen(dst, op+1, mlen-lzoM3MaxLen)
+			}
+			dst[op] = byte(off << 2)
+			dst[op+1] = byte(off >> 6)
+			op += 2
+		default:
+			// M4: 16 KiB up to 48 KiB (the chunk size keeps us below
+			// M4's limit of 0xbfff).
+			off -= 0x4000
+			hi := byte((off >> 11) & 8)
+			if mlen <= lzoM4MaxLen {
+				dst[op] = lzoM4Marker | hi | byte(mlen-2)
+				op++
+			} else {
+				dst[op] = lzoM4Marker | hi
+				op = lzoPutLongLen(dst, op+1, mlen-lzoM4MaxLen)
+			}
+			dst[op] = byte(off << 2)
+			dst[op+1] = byte(off >> 6)
+			op += 2
+		}
+	}
+	return op, len(src) - (ii - pending)
+}
