@@ -1,8 +1,11 @@
 package filter
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/kdumpkit/kdumpkit/internal/corpus"
@@ -78,7 +81,11 @@ func TestCorpusFilterEqualsMakedumpfile(t *testing.T) {
 			for _, f := range c.Select(func(f corpus.File) bool { return f.Stats != nil }) {
 				n++
 				t.Run(fmt.Sprintf("d%d", f.DumpLevel), func(t *testing.T) {
-					compareWithC(t, src, c.Path(f.Name), Level(f.DumpLevel), f.Stats)
+					text, err := os.ReadFile(c.Path(f.StatsLog))
+					if err != nil {
+						t.Fatal(err)
+					}
+					compareWithC(t, src, c.Path(f.Name), Level(f.DumpLevel), f.Stats, string(text))
 				})
 			}
 			if n < 7 {
@@ -88,7 +95,7 @@ func TestCorpusFilterEqualsMakedumpfile(t *testing.T) {
 	}
 }
 
-func compareWithC(t *testing.T, src vmcore.Dump, refPath string, level Level, st *oracle.Stats) {
+func compareWithC(t *testing.T, src vmcore.Dump, refPath string, level Level, st *oracle.Stats, statsText string) {
 	ctx := context.Background()
 	p, err := Exclude(ctx, src, level, Options{})
 	if err != nil {
@@ -164,6 +171,19 @@ func compareWithC(t *testing.T, src vmcore.Dump, refPath string, level Level, st
 		if c.ours != c.cs {
 			t.Errorf("%s pages: ours %d, makedumpfile --show-stats %d", c.name, c.ours, c.cs)
 		}
+	}
+	// Our report is the C tool's, line for line.
+	var rep bytes.Buffer
+	if err := p.WriteReport(&rep); err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(statsText, "\nOriginal pages")
+	j := strings.Index(statsText, "Write bytes")
+	if i < 0 || j < i {
+		t.Fatalf("no report in makedumpfile's output:\n%s", statsText)
+	}
+	if want := statsText[i:j]; rep.String() != want {
+		t.Errorf("report differs from makedumpfile's:\nours:\n%s\ntheirs:\n%s", rep.String(), want)
 	}
 	t.Logf("level %2d: kept %d = makedumpfile's %d; zero %d cache %d private %d user %d free %d",
 		level, p.Keep.Count(), theirs, got.Zero, got.Cache, got.CachePrivate, got.User, got.Free)

@@ -23,6 +23,9 @@ type Plan struct {
 	// before zero pages are dropped.
 	Keep   *mem.Bitmap
 	Counts Counts
+	// Original is the number of RAM pages below MaxPFN (makedumpfile's
+	// "Original pages"; the rest of [0, MaxPFN) is memory hole).
+	Original uint64
 	// Scanned says whether mem_map was walked (it is for levels with
 	// bit 2, 4, 8 or 16, or when the kernel can mark pages hwpoisoned).
 	Scanned bool
@@ -59,6 +62,7 @@ func Exclude(ctx context.Context, d vmcore.Dump, level Level, opt Options) (*Pla
 	if k != nil {
 		p.MaxPFN = min(p.MaxPFN, mem.PFN(k.memmap.MaxPFN()))
 	}
+	p.Original = d.RAM().Rank(p.MaxPFN)
 	p.Keep = mem.NewBitmap(p.MaxPFN)
 	copy(p.Keep.Bytes(), d.Stored().Bytes())
 	// Bits past MaxPFN in the last byte must not survive the clamp.
