@@ -36,3 +36,11 @@ type Dump interface {
 	VMCOREINFO() []byte
 	Close() error
 }
+
+// NoteSource is implemented by dumps that carry raw ELF note data; writers
+// copy it verbatim into their headers, as makedumpfile does.
+type NoteSource interface {
+	// NoteData returns the notes as stored and the file offset they
+	// were read from (Note.DescOff values are relative to the same file).
+	NoteData() (data []byte, off int64)
+}

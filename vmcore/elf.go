@@ -145,3 +145,5 @@ func closeIf(c io.Closer) error {
 	}
 	return c.Close()
 }
+
+func (d *elfDump) NoteData() ([]byte, int64) { return d.f.NoteData, d.f.NoteOff }

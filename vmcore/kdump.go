@@ -18,6 +18,8 @@ type kdumpDump struct {
 	*kdumpfile.File
 	format Format
 	notes  []elfcore.Note
+	raw    []byte
+	rawOff int64
 	vi     []byte
 	closer io.Closer
 }
@@ -38,6 +40,7 @@ func newKdumpDump(f *kdumpfile.File, format Format, closer io.Closer) (*kdumpDum
 			return nil, fmt.Errorf("notes copied into the kdump header: %w", err)
 		}
 		d.notes = notes
+		d.raw, d.rawOff = raw, int64(sub.OffsetNote)
 	}
 	vi, err := f.VMCOREINFO()
 	if err != nil {
@@ -138,6 +141,8 @@ func (d *kdumpDump) Format() Format        { return d.format }
 func (d *kdumpDump) Notes() []elfcore.Note { return d.notes }
 func (d *kdumpDump) VMCOREINFO() []byte    { return d.vi }
 func (d *kdumpDump) Close() error          { return closeIf(d.closer) }
+
+func (d *kdumpDump) NoteData() ([]byte, int64) { return d.raw, d.rawOff }
 
 // ReadPage is kdumpfile's; the errors already wrap mem.ErrNotRAM,
 // ErrExcluded and ErrLost.

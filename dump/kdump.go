@@ -1,0 +1,99 @@
+package dump
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/kdumpkit/kdumpkit/codec"
+	"github.com/kdumpkit/kdumpkit/elfcore"
+	"github.com/kdumpkit/kdumpkit/filter"
+	"github.com/kdumpkit/kdumpkit/kdumpfile"
+	"github.com/kdumpkit/kdumpkit/kernel"
+	"github.com/kdumpkit/kdumpkit/vmcore"
+)
+
+// KdumpConfig builds the header facts of a kdump-compressed output of src
+// filtered by p: utsname from init_uts_ns, crash time, phys_base, CPU
+// count and the input's notes, as makedumpfile records them.
+func KdumpConfig(src vmcore.Dump, p *filter.Plan, m codec.Method) (kdumpfile.WriterConfig, error) {
+	cfg := kdumpfile.WriterConfig{
+		PageSize:    src.PageSize(),
+		MaxPFN:      p.MaxPFN,
+		RAM:         src.RAM(),
+		Keep:        p.Keep,
+		Compression: m,
+		DumpLevel:   int(p.Level),
+		NrCPUs:      elfcore.CountCPUs(src.Notes()),
+		ZeroPage:    p.Level&filter.ExcludeZero != 0,
+	}
+	if ns, ok := src.(vmcore.NoteSource); ok {
+		data, off := ns.NoteData()
+		cfg.Notes = data
+		if n, ok := elfcore.Find(src.Notes(), elfcore.NameVMCOREINFO, 0); ok {
+			cfg.VMCOREINFOOff = n.DescOff - off
+			cfg.VMCOREINFOLen = int64(len(n.Desc))
+		}
+	}
+	raw := src.VMCOREINFO()
+	if raw == nil {
+		// makedumpfile leaves utsname, timestamp and phys_base zero
+		// without VMCOREINFO.
+		return cfg, nil
+	}
+	vi, err := kernel.ParseVMCOREINFO(raw)
+	if err != nil {
+		return cfg, err
+	}
+	if t, ok := vi.CrashTime(); ok {
+		cfg.CrashTime = t
+	}
+	x, err := kernel.NewX86_64(vi, src)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.PhysBase = x.PhysBase()
+	u, err := kernel.ReadUtsname(vi, x)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Utsname = u.Raw
+	return cfg, nil
+}
+
+// WriteKdump writes the pages p keeps as a kdump-compressed file to out,
+// compressing each page with m when that makes it strictly smaller.
+func WriteKdump(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Method, out io.WriterAt) error {
+	cfg, err := KdumpConfig(src, p, m)
+	if err != nil {
+		return err
+	}
+	if m != codec.Raw {
+		return fmt.Errorf("dump: page compression is not wired yet (%s)", m)
+	}
+	w, err := kdumpfile.NewWriter(out, cfg)
+	if err != nil {
+		return err
+	}
+	page := make([]byte, src.PageSize())
+	for pfn, ok := p.Keep.Next(0); ok && pfn < p.MaxPFN; pfn, ok = p.Keep.Next(pfn + 1) {
+		if err := ctx.Err(); err != nil {
+			w.Close()
+			return err
+		}
+		if err := src.ReadPage(pfn, page); err != nil {
+			w.Close()
+			return err
+		}
+		if cfg.ZeroPage && filter.IsZero(page) {
+			err = w.WriteZero(pfn)
+		} else {
+			err = w.WritePage(pfn, page, codec.Raw)
+		}
+		if err != nil {
+			w.Close()
+			return err
+		}
+	}
+	return w.Close()
+}
