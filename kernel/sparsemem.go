@@ -20,6 +20,9 @@ const (
 	defaultMaxPhysmemBitsL5 = 52
 )
 
+// maxSections caps the section table: 2^22 sections of 128 MiB is 512 TiB.
+const maxSections = 1 << 22
+
 // MemMap says where the struct page of each pfn lives: per memory
 // section, the kernel virtual address of the section's first struct page.
 type MemMap struct {
@@ -98,6 +101,12 @@ func LocateMemMap(vi *VMCOREINFO, x *X86_64, maxPFN uint64) (*MemMap, error) {
 	numSections := (maxPFN + m.PagesPerSection - 1) / m.PagesPerSection
 	if numSections > nrSections {
 		numSections = nrSections
+	}
+	// The table costs 8 bytes per section; real kernels have 128 MiB
+	// sections (a few thousand at most on x86_64). A tiny hostile
+	// SECTION_SIZE_BITS must not turn into a huge allocation.
+	if numSections > maxSections {
+		return nil, fmt.Errorf("sparsemem: %d sections of %d pages (SECTION_SIZE_BITS %d) for %d pages is more than the %d supported", numSections, m.PagesPerSection, secBits, maxPFN, maxSections)
 	}
 	sym, _ := vi.Symbol("mem_section")
 	// Since 4.15 VMCOREINFO gives the address of the root array itself;
