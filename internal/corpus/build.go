@@ -1021,8 +1021,10 @@ func (b *builder) runJob(ctx context.Context, j mdfJob) (jobResult, error) {
 	if err != nil {
 		return jobResult{}, err
 	}
-	var log, stdout bytes.Buffer
-	cmd.Stderr = &log
+	// exec copies stdout and stderr on two goroutines; both reach log.
+	var stdout bytes.Buffer
+	log := &lockedBuffer{}
+	cmd.Stderr = log
 	if j.stdout {
 		f, err := os.Create(filepath.Join(b.out, j.outputs[0]))
 		if err != nil {
@@ -1032,7 +1034,7 @@ func (b *builder) runJob(ctx context.Context, j mdfJob) (jobResult, error) {
 		cmd.Stdout = f
 	} else {
 		// Messages and the --show-stats report go to standard output.
-		cmd.Stdout = io.MultiWriter(&stdout, &log)
+		cmd.Stdout = io.MultiWriter(&stdout, log)
 	}
 	err = cmd.Run()
 	r := jobResult{}
@@ -1125,4 +1127,22 @@ func hashFile(path string) (int64, string, error) {
 		return 0, "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
