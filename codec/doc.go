@@ -9,10 +9,17 @@
 // goroutine. LZO1X decoding is our own implementation (DecodeLZO1X): no Go
 // LZO library with a usable licence exists.
 //
-// On the write side it has LZOCompressor, our own LZO1X-1 compressor
+// On the write side an Encoder (one per goroutine, allocation-free after
+// warm-up) compresses pages with all four methods; EncodePage applies
+// makedumpfile's rule of storing a page raw unless its compressed form is
+// strictly smaller. LZO uses LZOCompressor, our own LZO1X-1 compressor
 // (byte-identical to liblzo2's lzo1x_1_compress on everything tested, so
-// makedumpfile -l output sizes match the C tool's); the other compressors
-// come with the kdump writer.
+// makedumpfile -l output sizes match the C tool's).
+//
+// Whole-stream containers (xz, lz4) are not page methods: no reader knows
+// such a page flag. DetectStream, OpenStream and NewStreamWriter detect,
+// unwrap and write them around whole flattened (-F) or ELF streams, the
+// way Debian's kdump-tools compresses its dump stream.
 //
 // # Security
 //

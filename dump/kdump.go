@@ -62,20 +62,26 @@ func KdumpConfig(src vmcore.Dump, p *filter.Plan, m codec.Method) (kdumpfile.Wri
 }
 
 // WriteKdump writes the pages p keeps as a kdump-compressed file to out,
-// compressing each page with m when that makes it strictly smaller.
+// compressing each page with m when that makes it strictly smaller (else
+// the page is stored raw, as makedumpfile does). The header announces m.
 func WriteKdump(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Method, out io.WriterAt) error {
 	cfg, err := KdumpConfig(src, p, m)
 	if err != nil {
 		return err
 	}
-	if m != codec.Raw {
-		return fmt.Errorf("dump: page compression is not wired yet (%s)", m)
+	switch m {
+	case codec.Raw, codec.Zlib, codec.LZO, codec.Snappy, codec.Zstd:
+	default:
+		return fmt.Errorf("dump: %v: %w", m, codec.ErrUnknownMethod)
 	}
 	w, err := kdumpfile.NewWriter(out, cfg)
 	if err != nil {
 		return err
 	}
+	var enc codec.Encoder
+	defer enc.Close()
 	page := make([]byte, src.PageSize())
+	buf := make([]byte, codec.MaxEncodedLen(len(page)))
 	for pfn, ok := p.Keep.Next(0); ok && pfn < p.MaxPFN; pfn, ok = p.Keep.Next(pfn + 1) {
 		if err := ctx.Err(); err != nil {
 			w.Close()
@@ -88,7 +94,12 @@ func WriteKdump(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Me
 		if cfg.ZeroPage && filter.IsZero(page) {
 			err = w.WriteZero(pfn)
 		} else {
-			err = w.WritePage(pfn, page, codec.Raw)
+			data, used, cerr := enc.EncodePage(m, buf, page)
+			if cerr != nil {
+				w.Close()
+				return fmt.Errorf("pfn %#x: %w", uint64(pfn), cerr)
+			}
+			err = w.WritePage(pfn, data, used)
 		}
 		if err != nil {
 			w.Close()

@@ -206,6 +206,12 @@ func Open(r io.ReaderAt, size int64) (*File, error) {
 	// n < 2^52, so 24·n < 2^57 and the sum stays below 2^63.
 	p.pdEnd = p.pdOff + int64(n)*PageDescSize
 	p.dataOff = p.pdEnd
+	if f.hasSub && f.sub.Split != 0 {
+		// Every member of a --split set sizes its descriptor area for
+		// the whole set's pages (the tail is a hole), so its page data
+		// starts after that.
+		p.dataOff = p.pdOff + int64(f.stored.Count())*PageDescSize
+	}
 	if p.pdEnd > size && !p.incomplete {
 		return nil, formatErr("page descriptors", p.pdOff, "%d descriptors end at %#x, past the end of the %d-byte file", n, p.pdEnd, size)
 	}
@@ -532,9 +538,9 @@ type DescStats struct {
 	Lost     uint64                  // descriptor offset 0 or never written
 	ByMethod map[codec.Method]uint64 // pages per method, Raw included
 	Unknown  uint64                  // flags naming no known method
-	// Shared counts pages whose data is that of the file's first stored
-	// page when several pages use it: makedumpfile -d 1 writes one zero
-	// page first and points every zero page at it.
+	// Shared counts pages whose descriptors point at the start of the
+	// page data area when several do: makedumpfile -d 1 writes one zero
+	// page there and points every zero page at it.
 	Shared uint64
 }
 
@@ -546,8 +552,9 @@ func (f *File) DescStats() (DescStats, error) {
 	defer f.putScratch(s)
 	for _, p := range f.parts {
 		var idx uint64
-		var first int64
-		var firstUses uint64
+		// makedumpfile -d 1 writes the shared zero page first, at the
+		// start of the page data area; zero pages point there.
+		var zeroUses uint64
 		for pfn, ok := f.stored.Next(p.start); ok && pfn < p.end; pfn, ok = f.stored.Next(pfn + 1) {
 			st.Pages++
 			pd, err := p.desc(idx, s)
@@ -563,11 +570,8 @@ func (f *File) DescStats() (DescStats, error) {
 				st.Lost++
 				continue
 			}
-			if first == 0 {
-				first = pd.Offset
-			}
-			if pd.Offset == first {
-				firstUses++
+			if pd.Offset == p.dataOff {
+				zeroUses++
 			}
 			m, ok := codec.MethodForFlags(pd.Flags)
 			if !ok {
@@ -576,8 +580,8 @@ func (f *File) DescStats() (DescStats, error) {
 			}
 			st.ByMethod[m]++
 		}
-		if firstUses > 1 {
-			st.Shared += firstUses
+		if zeroUses > 1 {
+			st.Shared += zeroUses
 		}
 	}
 	return st, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/kdumpkit/kdumpkit/codec"
 	"github.com/kdumpkit/kdumpkit/mem"
@@ -40,43 +41,75 @@ type WriterConfig struct {
 	// ZeroPage makes the writer store one zero page first and share its
 	// descriptor (makedumpfile does so when the dump level has bit 1).
 	ZeroPage bool
+	// Status holds header status bits other than the compression
+	// method, e.g. StatusExcludedVmemmap. StatusIncomplete is the
+	// writer's to set.
+	Status uint32
+	// Split makes the file one member of a --split set holding the
+	// pages of [Start, End): the sub header records the range, the
+	// descriptor table is still sized for every page of Keep (its tail
+	// stays a hole) and the member's descriptors start at index 0.
+	Split      bool
+	Start, End mem.PFN
 }
 
 // Writer writes a kdump-compressed file through an io.WriterAt. Pages
-// must come in ascending pfn order, one call per bit set in Keep.
+// must come in ascending pfn order, one call per bit set in Keep (within
+// [Start, End) for a split member).
+//
+// Descriptors and page data are buffered and written in chunks,
+// descriptors first: when a data write fails (ENOSPC, a size limit), the
+// descriptors of pages whose data did not fully land are overwritten with
+// zeros, so the file keeps every page that reached it and readers see the
+// rest as lost. This is makedumpfile's write_kdump_page/get_nr_pages
+// scheme, except that the count comes from the bytes the failed write
+// reports, not from the file size.
 type Writer struct {
 	w   io.WriterAt
 	cfg WriterConfig
 
-	pdOff    int64 // file offset of descriptor 0
-	dataOff  int64 // running offset of the next page data
-	zeroDesc PageDesc
-	n        uint64 // descriptors written
-	total    uint64 // descriptors expected
-	last     mem.PFN
-	started  bool
+	start, end mem.PFN // pages accepted
+	pdOff      int64   // file offset of descriptor 0
+	dataOff    int64   // running offset of the next page data
+	zeroDesc   PageDesc
+	n          uint64 // descriptors handed to the writer
+	want       uint64 // descriptors this file holds
+	total      uint64 // size of the descriptor table
+	lost       uint64 // descriptors recorded as lost by WriteLost
+	landed     uint64 // descriptors whose data reached the file
+	last       mem.PFN
+	started    bool
+	closed     bool
 
-	// Descriptors and data are buffered and written in large chunks.
 	pdBuf, dataBuf []byte
 	pdBufOff       int64
 	dataBufOff     int64
-	written        int64 // bytes that reached the file, for limits
 	err            error
 }
 
-// writeChunk is the size of the descriptor and data buffers; large
-// writes matter on NFS and SFTP targets.
+// writeChunk is the size of the data buffer; large writes matter on NFS
+// and SFTP targets. Descriptors are flushed with the data they describe.
 const writeChunk = 1 << 20
 
 // NewWriter writes the header, sub header, notes and both bitmaps and
 // returns a Writer ready for pages.
 func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 	B := int64(cfg.PageSize)
-	if B < 4096 || B&(B-1) != 0 {
-		return nil, fmt.Errorf("kdump writer: page size %d is not a power of two of at least 4096", B)
+	if B < MinBlockSize || B > MaxBlockSize || B&(B-1) != 0 {
+		return nil, fmt.Errorf("kdump writer: page size %d is not a power of two in [%d, %d]", B, MinBlockSize, MaxBlockSize)
 	}
-	if cfg.RAM.Len() < cfg.MaxPFN || cfg.Keep.Len() < cfg.MaxPFN {
+	if cfg.RAM == nil || cfg.Keep == nil || cfg.RAM.Len() < cfg.MaxPFN || cfg.Keep.Len() < cfg.MaxPFN {
 		return nil, errors.New("kdump writer: bitmaps shorter than MaxPFN")
+	}
+	if cfg.Status&(codecBits|StatusIncomplete) != 0 {
+		return nil, fmt.Errorf("kdump writer: status %#x names a compression method or the incomplete bit", cfg.Status)
+	}
+	start, end := mem.PFN(0), cfg.MaxPFN
+	if cfg.Split {
+		if cfg.Start > cfg.End || cfg.End > cfg.MaxPFN {
+			return nil, fmt.Errorf("kdump writer: split range [%#x, %#x) is not within [0, %#x)", uint64(cfg.Start), uint64(cfg.End), uint64(cfg.MaxPFN))
+		}
+		start, end = cfg.Start, cfg.End
 	}
 	le := binary.LittleEndian
 	subHdrBlocks := (KdumpSubHeaderSize + int64(len(cfg.Notes)) + B - 1) / B
@@ -90,11 +123,11 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 	le.PutUint32(h[8:], 6)
 	copy(h[12:], cfg.Utsname[:])
 	le.PutUint64(h[408:], uint64(cfg.CrashTime))
-	le.PutUint32(h[424:], uint32(cfg.Compression))
+	le.PutUint32(h[424:], uint32(cfg.Compression)|cfg.Status)
 	le.PutUint32(h[428:], uint32(B))
 	le.PutUint32(h[432:], uint32(subHdrBlocks))
 	le.PutUint32(h[436:], uint32(bitmapBlocks))
-	le.PutUint32(h[440:], uint32(min(uint64(cfg.MaxPFN), 0xffffffff)))
+	le.PutUint32(h[440:], uint32(min(uint64(cfg.MaxPFN), math.MaxUint32)))
 	le.PutUint32(h[460:], uint32(cfg.NrCPUs))
 	if _, err := w.WriteAt(h[:], 0); err != nil {
 		return nil, fmt.Errorf("kdump writer: header: %w", err)
@@ -103,6 +136,13 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 	var s [KdumpSubHeaderSize]byte
 	le.PutUint64(s[0:], cfg.PhysBase)
 	le.PutUint32(s[8:], uint32(cfg.DumpLevel))
+	if cfg.Split {
+		le.PutUint32(s[12:], 1)
+		le.PutUint64(s[16:], min(uint64(start), math.MaxUint32))
+		le.PutUint64(s[24:], min(uint64(end), math.MaxUint32))
+		le.PutUint64(s[80:], uint64(start))
+		le.PutUint64(s[88:], uint64(end))
+	}
 	if len(cfg.Notes) > 0 {
 		noteOff := B + KdumpSubHeaderSize
 		if cfg.VMCOREINFOLen > 0 {
@@ -122,14 +162,16 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 
 	// Bitmaps: exactly bitmapBytes of each; the padding to the block
 	// stays a hole (zero), as in makedumpfile's sparse output.
-	if _, err := w.WriteAt(cfg.RAM.Bytes()[:bitmapBytes], bitmapOff); err != nil {
-		return nil, fmt.Errorf("kdump writer: 1st bitmap: %w", err)
+	if bitmapBytes > 0 {
+		if _, err := w.WriteAt(cfg.RAM.Bytes()[:bitmapBytes], bitmapOff); err != nil {
+			return nil, fmt.Errorf("kdump writer: 1st bitmap: %w", err)
+		}
+		if _, err := w.WriteAt(cfg.Keep.Bytes()[:bitmapBytes], bitmapOff+bitmapHalf); err != nil {
+			return nil, fmt.Errorf("kdump writer: 2nd bitmap: %w", err)
+		}
 	}
-	keep := cfg.Keep.Bytes()[:bitmapBytes]
-	if _, err := w.WriteAt(keep, bitmapOff+bitmapHalf); err != nil {
-		return nil, fmt.Errorf("kdump writer: 2nd bitmap: %w", err)
-	}
-	wr := &Writer{w: w, cfg: cfg, total: cfg.Keep.Rank(cfg.MaxPFN)}
+	wr := &Writer{w: w, cfg: cfg, start: start, end: end, total: cfg.Keep.Rank(cfg.MaxPFN)}
+	wr.want = cfg.Keep.Rank(end) - cfg.Keep.Rank(start)
 	wr.pdOff = bitmapOff + 2*bitmapHalf
 	wr.dataOff = wr.pdOff + int64(wr.total)*PageDescSize
 	wr.pdBufOff, wr.dataBufOff = wr.pdOff, wr.dataOff
@@ -141,17 +183,34 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 	return wr, nil
 }
 
-// Total is the number of pages the file will hold.
-func (w *Writer) Total() uint64 { return w.total }
+// codecBits are the status bits that name a compression method.
+const codecBits = StatusCompressedZlib | StatusCompressedLZO | StatusCompressedSnappy | StatusCompressedZstd
+
+// Total is the number of pages the file will hold (for a split member,
+// the pages of its range).
+func (w *Writer) Total() uint64 { return w.want }
+
+// Written is the number of pages whose descriptor and data reached the
+// file so far (lost pages not counted).
+func (w *Writer) Written() uint64 { return w.landed }
+
+// Range is the pfn range the writer accepts pages from.
+func (w *Writer) Range() mem.PFNRange { return mem.PFNRange{Start: w.start, End: w.end} }
 
 func (w *Writer) next(pfn mem.PFN) error {
 	if w.err != nil {
 		return w.err
 	}
+	if w.closed {
+		return errors.New("kdump writer: write after Close")
+	}
 	if w.started && pfn <= w.last {
 		return fmt.Errorf("kdump writer: pfn %#x after %#x: pages must come in ascending order", uint64(pfn), uint64(w.last))
 	}
-	if pfn >= w.cfg.MaxPFN || !w.cfg.Keep.Test(pfn) {
+	if pfn < w.start || pfn >= w.end {
+		return fmt.Errorf("kdump writer: pfn %#x is outside [%#x, %#x)", uint64(pfn), uint64(w.start), uint64(w.end))
+	}
+	if !w.cfg.Keep.Test(pfn) {
 		return fmt.Errorf("kdump writer: pfn %#x is not in the 2nd bitmap", uint64(pfn))
 	}
 	w.last, w.started = pfn, true
@@ -169,6 +228,17 @@ func (w *Writer) WriteZero(pfn mem.PFN) error {
 	return w.putDesc(w.zeroDesc)
 }
 
+// WriteLost records page pfn as lost: its descriptor stays zero and the
+// file will be marked incomplete. It is for pages the source could not
+// provide (a lost page of an incomplete input).
+func (w *Writer) WriteLost(pfn mem.PFN) error {
+	if err := w.next(pfn); err != nil {
+		return err
+	}
+	w.lost++
+	return w.putDesc(PageDesc{})
+}
+
 // WritePage stores page pfn's data as given: m is the method it is
 // compressed with (codec.Raw for a raw page of PageSize bytes).
 func (w *Writer) WritePage(pfn mem.PFN, data []byte, m codec.Method) error {
@@ -181,11 +251,6 @@ func (w *Writer) WritePage(pfn mem.PFN, data []byte, m codec.Method) error {
 	pd := PageDesc{Offset: w.dataOff, Size: uint32(len(data)), Flags: uint32(m)}
 	w.dataBuf = append(w.dataBuf, data...)
 	w.dataOff += int64(len(data))
-	if len(w.dataBuf) >= writeChunk {
-		if err := w.flushData(); err != nil {
-			return err
-		}
-	}
 	return w.putDesc(pd)
 }
 
@@ -198,65 +263,139 @@ func (w *Writer) putDesc(pd PageDesc) error {
 	le.PutUint64(b[16:], pd.PageFlags)
 	w.pdBuf = append(w.pdBuf, b[:]...)
 	w.n++
-	if len(w.pdBuf) >= writeChunk {
-		// Data first: a descriptor must never point at data that did
-		// not reach the file.
-		if err := w.flushData(); err != nil {
-			return err
+	if len(w.dataBuf) >= writeChunk || len(w.pdBuf) >= writeChunk {
+		return w.flush()
+	}
+	return nil
+}
+
+// flush writes the buffered descriptors, then the data they describe.
+// Descriptors go first so that their blocks are allocated while there is
+// space; if the data then does not fully land, the descriptors of the
+// pages it misses are overwritten with zeros (no new space needed).
+func (w *Writer) flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	npd := uint64(len(w.pdBuf) / PageDescSize)
+	if n, err := w.w.WriteAt(w.pdBuf, w.pdBufOff); err != nil {
+		// None of these pages' data was written: take back what
+		// landed of their descriptors.
+		w.zeroDescs(0, n)
+		w.err = fmt.Errorf("kdump writer: page descriptors at %#x: %w (dump incomplete: %w)", w.pdBufOff, err, mem.ErrLost)
+		return w.err
+	}
+	if n, err := w.w.WriteAt(w.dataBuf, w.dataBufOff); err != nil {
+		end := w.dataBufOff + int64(max(n, 0))
+		k := 0 // descriptors whose data lies below end
+		for ; k+PageDescSize <= len(w.pdBuf); k += PageDescSize {
+			off := int64(binary.LittleEndian.Uint64(w.pdBuf[k:]))
+			size := int64(binary.LittleEndian.Uint32(w.pdBuf[k+8:]))
+			if off != 0 && off+size > end {
+				break
+			}
+			if off != 0 {
+				w.landed++
+			}
 		}
-		return w.flushDesc()
-	}
-	return nil
-}
-
-func (w *Writer) flushData() error {
-	if len(w.dataBuf) == 0 {
-		return nil
-	}
-	if _, err := w.w.WriteAt(w.dataBuf, w.dataBufOff); err != nil {
-		w.err = fmt.Errorf("kdump writer: page data at %#x: %w", w.dataBufOff, err)
+		w.zeroDescs(k, len(w.pdBuf))
+		w.err = fmt.Errorf("kdump writer: page data at %#x: %w (dump incomplete: %w)", w.dataBufOff, err, mem.ErrLost)
 		return w.err
 	}
-	w.dataBufOff += int64(len(w.dataBuf))
-	w.written += int64(len(w.dataBuf))
-	w.dataBuf = w.dataBuf[:0]
-	return nil
-}
-
-func (w *Writer) flushDesc() error {
-	if len(w.pdBuf) == 0 {
-		return nil
-	}
-	if _, err := w.w.WriteAt(w.pdBuf, w.pdBufOff); err != nil {
-		w.err = fmt.Errorf("kdump writer: page descriptors at %#x: %w", w.pdBufOff, err)
-		return w.err
-	}
+	w.landed += npd - w.bufLost()
 	w.pdBufOff += int64(len(w.pdBuf))
-	w.pdBuf = w.pdBuf[:0]
+	w.dataBufOff += int64(len(w.dataBuf))
+	w.pdBuf, w.dataBuf = w.pdBuf[:0], w.dataBuf[:0]
 	return nil
+}
+
+// bufLost counts the zero (lost) descriptors in the buffer.
+func (w *Writer) bufLost() uint64 {
+	if w.lost == 0 {
+		return 0
+	}
+	var k uint64
+	for i := 0; i+PageDescSize <= len(w.pdBuf); i += PageDescSize {
+		if binary.LittleEndian.Uint64(w.pdBuf[i:]) == 0 {
+			k++
+		}
+	}
+	return k
+}
+
+// zeroDescs overwrites the buffered descriptors' bytes [from, to) in the
+// file with zeros, best effort: the dump is failing already.
+func (w *Writer) zeroDescs(from, to int) {
+	if to <= from {
+		return
+	}
+	w.w.WriteAt(make([]byte, to-from), w.pdBufOff+int64(from))
 }
 
 // Close flushes what is buffered. If pages are missing (fewer written
-// than Keep holds) or a write failed, the header is marked incomplete
-// (status bit 0x8) and the unwritten descriptors stay zero, which readers
-// take as lost pages; Close then returns an error wrapping mem.ErrLost.
+// than the file should hold, or lost ones) or a write failed, the header
+// is marked incomplete (status bit 0x8) and the unwritten descriptors
+// stay zero, which readers take as lost pages; Close then returns an
+// error wrapping mem.ErrLost (and the write error, if any).
 func (w *Writer) Close() error {
-	if w.err == nil {
-		if err := w.flushData(); err == nil {
-			w.flushDesc()
-		}
+	if w.closed {
+		return w.err
 	}
-	if w.err == nil && w.n == w.total {
+	w.closed = true
+	if w.err == nil {
+		w.flush()
+	}
+	if w.err == nil && w.n == w.want && w.lost == 0 {
 		return nil
 	}
-	status := uint32(w.cfg.Compression) | StatusIncomplete
+	status := uint32(w.cfg.Compression) | w.cfg.Status | StatusIncomplete
 	var b [4]byte
 	binary.LittleEndian.PutUint32(b[:], status)
 	if _, err := w.w.WriteAt(b[:], 424); err != nil {
-		return errors.Join(w.err, fmt.Errorf("kdump writer: mark the dump incomplete: %w", err))
+		if w.err == nil {
+			w.err = fmt.Errorf("kdump writer: %d of %d pages written: %w", w.landed, w.want, mem.ErrLost)
+		}
+		w.err = errors.Join(w.err, fmt.Errorf("kdump writer: mark the dump incomplete: %w", err))
+		return w.err
 	}
-	if w.err != nil {
-		return fmt.Errorf("%w (dump marked incomplete: %w)", w.err, mem.ErrLost)
+	if w.err == nil {
+		w.err = fmt.Errorf("kdump writer: %d of %d pages written: %w", w.landed, w.want, mem.ErrLost)
 	}
-	return fmt.Errorf("kdump writer: %d of %d pages written: %w", w.n, w.total, mem.ErrLost)
+	return w.err
+}
+
+// ErrLimit is returned by a LimitWriterAt once a write would pass its
+// limit.
+var ErrLimit = errors.New("size limit reached")
+
+// LimitWriterAt returns an io.WriterAt that stops at limit bytes: a write
+// reaching past it writes what fits below the limit and fails with an
+// error wrapping ErrLimit. This is makedumpfile -L: the file never grows
+// beyond limit bytes, and a kdump Writer on top ends up with an
+// incomplete dump.
+func LimitWriterAt(w io.WriterAt, limit int64) io.WriterAt {
+	return &limitWriterAt{w: w, limit: limit}
+}
+
+type limitWriterAt struct {
+	w     io.WriterAt
+	limit int64
+}
+
+func (l *limitWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("limit writer: negative offset")
+	}
+	if off <= l.limit && int64(len(p)) <= l.limit-off {
+		return l.w.WriteAt(p, off)
+	}
+	n := 0
+	if off < l.limit {
+		var err error
+		n, err = l.w.WriteAt(p[:l.limit-off], off)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, fmt.Errorf("write of %d bytes at %#x: %w (%d bytes)", len(p), off, ErrLimit, l.limit)
 }

@@ -84,6 +84,23 @@ func (m *Bitmap) SetRange(start, end PFN) {
 	m.rank = nil
 }
 
+// ClearRange clears the bits for [start, end), clamped to Len.
+func (m *Bitmap) ClearRange(start, end PFN) {
+	if end > m.n {
+		end = m.n
+	}
+	for p := start; p < end; {
+		if p&7 == 0 && end-p >= 8 {
+			m.b[p>>3] = 0
+			p += 8
+			continue
+		}
+		m.b[p>>3] &^= 1 << (p & 7)
+		p++
+	}
+	m.rank = nil
+}
+
 // Count returns the number of set bits.
 func (m *Bitmap) Count() uint64 { return m.countBelow(m.n) }
 

@@ -48,6 +48,14 @@ func TestBitmapRangesAndNext(t *testing.T) {
 			t.Fatalf("Ranges = %v, want %v", got, want)
 		}
 	}
+	c := NewBitmap(100)
+	c.SetRange(0, 100)
+	c.ClearRange(3, 20)
+	c.ClearRange(64, 65)
+	c.ClearRange(90, 200)
+	if got := c.Ranges(); len(got) != 3 || got[0] != (PFNRange{0, 3}) || got[1] != (PFNRange{20, 64}) || got[2] != (PFNRange{65, 90}) {
+		t.Fatalf("after ClearRange: %v", got)
+	}
 	if p, ok := m.Next(20); !ok || p != 64 {
 		t.Fatalf("Next(20) = %d,%v want 64,true", p, ok)
 	}

@@ -6,6 +6,7 @@
 #   FUZZ_ONLY      run only targets whose "pkg FuzzXxx" matches this
 #                  extended regexp, e.g. FUZZ_ONLY='kdumpfile|vmcore'
 #   FUZZ_LOGDIR    keep each target's output there (default: a temp dir)
+#   FUZZ_MINIMIZE  -fuzzminimizetime (default 100x: 100 execs per new input)
 #
 # At the end it prints the last progress line of each run (execs, new
 # interesting). See docs/fuzzing.md.
@@ -23,9 +24,11 @@ for pkg in $(go list ./...); do
 		fi
 		log="$logdir/$(basename "$pkg")-$fz.log"
 		echo "== $pkg $fz ($t) -> $log"
-		# -fuzzminimizetime: minimizing a new input of a large seed (a
-		# real-dump seed is tens of KiB) otherwise stalls the fuzzer.
-		go test -run '^$' -fuzz "^$fz\$" -fuzztime "$t" -fuzzminimizetime 2s \
+		# -fuzzminimizetime as a count, not a duration: when a timed
+		# minimization runs to its limit the coordinator kills and
+		# restarts the worker, and with inputs of tens of KiB (real-dump
+		# seeds) nearly every new input does, leaving a few execs a second.
+		go test -run '^$' -fuzz "^$fz\$" -fuzztime "$t" -fuzzminimizetime "${FUZZ_MINIMIZE:-100x}" \
 			-parallel "${FUZZ_PARALLEL:-1}" "$pkg" 2>&1 | tee "$log"
 		summary+=("$pkg $fz: $(grep -o 'elapsed: .*' "$log" | tail -1)")
 	done

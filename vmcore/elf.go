@@ -13,11 +13,12 @@ import (
 // x86_64 kernel uses 4 KiB pages.
 const defaultPageSize = 4096
 
-// maxPages caps the pfn range of an ELF dump before bitmaps are allocated:
-// 2^36 pages of 4 KiB is 256 TiB, beyond any x86_64 machine (which is
-// limited to 52 physical address bits = 2^40 pages, but a dump that
-// large cannot be read with in-memory bitmaps anyway).
-const maxPages = 1 << 36
+// maxPages caps the pfn range of an ELF dump before its two in-memory
+// bitmaps are allocated (512 MiB each at the cap): 2^32 pages of 4 KiB is
+// 16 TiB of physical address space. A corrupt p_paddr/p_memsz beyond it is
+// refused rather than turned into a huge allocation; dumps of larger
+// machines need bitmaps that do not live in memory, which we do not have.
+const maxPages = 1 << 32
 
 // elfDump is a Dump over an ELF core.
 type elfDump struct {
@@ -69,9 +70,7 @@ func openELF(r io.ReaderAt, size int64, format Format, closer io.Closer) (*elfDu
 		}
 		start := (p.PAddr + p.FileSz + ps - 1) / ps
 		end := (p.PAddr + p.MemSz + ps - 1) / ps
-		for pfn := start; pfn < end; pfn++ {
-			d.stored.Clear(mem.PFN(pfn))
-		}
+		d.stored.ClearRange(mem.PFN(start), mem.PFN(end))
 	}
 	d.ram.Freeze()
 	d.stored.Freeze()

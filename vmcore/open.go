@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/kdumpkit/kdumpkit/codec"
 	"github.com/kdumpkit/kdumpkit/elfcore"
 	"github.com/kdumpkit/kdumpkit/kdumpfile"
 )
@@ -85,6 +86,8 @@ func open(r io.ReaderAt, size int64, c io.Closer) (Dump, error) {
 		return openKdump(r, size, c)
 	case kdumpfile.IsFlattened(head):
 		return openFlattened(r, size, c)
+	case codec.DetectStream(head) != codec.StreamNone:
+		return openWrapped(r, size, c)
 	}
-	return nil, fmt.Errorf("unknown dump format: first bytes % x are not ELF, kdump-compressed (\"KDUMP   \"/\"DISKDUMP\") or flattened (\"makedumpfile\")", head)
+	return nil, fmt.Errorf("unknown dump format: first bytes % x are not ELF, kdump-compressed (\"KDUMP   \"/\"DISKDUMP\"), flattened (\"makedumpfile\") or an xz/lz4-wrapped stream", head)
 }

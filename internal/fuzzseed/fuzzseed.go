@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -58,8 +59,16 @@ var (
 // Options). It returns nil, logging why, when there is no corpus; errors
 // deriving one file are logged and the file is skipped. The result is
 // computed once per process.
+//
+// In a fuzz worker process (-test.fuzzworker) it returns nil at once: a
+// worker gets its inputs from the coordinator, and the coordinator
+// restarts workers often (after each minimization that runs out of
+// time), so reading the corpus there would dominate the run.
 func Load(tb testing.TB) *Seeds {
 	tb.Helper()
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		return nil
+	}
 	once.Do(func() {
 		c, err := corpus.Find(corpus.Options{})
 		if err != nil {
