@@ -78,33 +78,5 @@ func WriteKdump(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Me
 	if err != nil {
 		return err
 	}
-	var enc codec.Encoder
-	defer enc.Close()
-	page := make([]byte, src.PageSize())
-	buf := make([]byte, codec.MaxEncodedLen(len(page)))
-	for pfn, ok := p.Keep.Next(0); ok && pfn < p.MaxPFN; pfn, ok = p.Keep.Next(pfn + 1) {
-		if err := ctx.Err(); err != nil {
-			w.Close()
-			return err
-		}
-		if err := src.ReadPage(pfn, page); err != nil {
-			w.Close()
-			return err
-		}
-		if cfg.ZeroPage && filter.IsZero(page) {
-			err = w.WriteZero(pfn)
-		} else {
-			data, used, cerr := enc.EncodePage(m, buf, page)
-			if cerr != nil {
-				w.Close()
-				return fmt.Errorf("pfn %#x: %w", uint64(pfn), cerr)
-			}
-			err = w.WritePage(pfn, data, used)
-		}
-		if err != nil {
-			w.Close()
-			return err
-		}
-	}
-	return w.Close()
+	return writeKdumpPages(ctx, src, p, m, w)
 }
