@@ -112,9 +112,7 @@ func WriteKdumpSplit(ctx context.Context, src vmcore.Dump, p *filter.Plan, m cod
 // with m by makedumpfile's rules (zero pages shared at -d 1, compressed
 // only when strictly smaller), and closes w. On a read or write error it
 // closes w too, which marks the file incomplete, and returns the error.
-//
-// TODO(lead): WriteKdump in kdump.go has the same loop for the whole
-// range; one of the two should call the other.
+// WriteKdump and the split writer both use it.
 func writeKdumpPages(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Method, w *kdumpfile.Writer) error {
 	var enc codec.Encoder
 	defer enc.Close()
