@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kdumpkit/kdumpkit/internal/flock"
+
 	"github.com/kdumpkit/kdumpkit/internal/corpus/pagegen"
 	"github.com/kdumpkit/kdumpkit/internal/cpio"
 	"github.com/kdumpkit/kdumpkit/internal/debkernel"
@@ -261,7 +263,7 @@ func Build(ctx context.Context, opt Options, force bool) (*Corpus, error) {
 		}
 	}
 	// One lock per RAM size: builds of different sizes may run together.
-	unlock, err := lockFile(ctx, filepath.Join(opt.Root(), fmt.Sprintf(".lock-%dM", opt.MemoryMiB)))
+	unlock, err := flock.Lock(ctx, filepath.Join(opt.Root(), fmt.Sprintf(".lock-%dM", opt.MemoryMiB)))
 	if err != nil {
 		return nil, fmt.Errorf("corpus: %w", err)
 	}

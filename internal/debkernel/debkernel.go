@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kdumpkit/kdumpkit/internal/flock"
 )
 
 // DefaultCacheDir is the cache root used when $KDUMPKIT_CACHE is not set.
@@ -108,7 +110,7 @@ func Fetch(ctx context.Context, cacheDir, pkg string) (*Kernel, error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return nil, fmt.Errorf("debkernel: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(base, ".lock"))
+	unlock, err := flock.Lock(ctx, filepath.Join(base, ".lock"))
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +218,7 @@ func DebugVmlinux(ctx context.Context, cacheDir string, k *Kernel) (string, erro
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", fmt.Errorf("debkernel: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(base, ".lock"))
+	unlock, err := flock.Lock(ctx, filepath.Join(base, ".lock"))
 	if err != nil {
 		return "", err
 	}

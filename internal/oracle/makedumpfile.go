@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,8 +12,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/kdumpkit/kdumpkit/internal/flock"
 )
 
 // Makedumpfile is a C makedumpfile to compare with: the host's (Debian
@@ -102,7 +102,7 @@ func SidMakedumpfile(ctx context.Context, cacheDir string, log io.Writer) (*Make
 		if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 			return nil, fmt.Errorf("oracle: %w", err)
 		}
-		unlock, err := lockFile(ctx, filepath.Join(cacheDir, ".lock-"+SidRootName))
+		unlock, err := flock.Lock(ctx, filepath.Join(cacheDir, ".lock-"+SidRootName))
 		if err != nil {
 			return nil, err
 		}
@@ -346,31 +346,6 @@ func lookPath(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("oracle: %s not found in PATH", name)
-}
-
-// lockFile takes an exclusive flock on path, polling so that ctx can cancel
-// the wait. The returned function releases it.
-func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("oracle: lock %s: %w", path, err)
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("oracle: lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("oracle: lock %s: %w", path, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // Stats is makedumpfile's --show-stats report: page counts per class of

@@ -1,4 +1,7 @@
-package debkernel
+// Package flock gives the cache builders (kernel downloads, the corpus,
+// the sid chroot) one exclusive lock per cache entry, so parallel test
+// binaries and CI steps never build the same thing twice.
+package flock
 
 import (
 	"context"
@@ -9,9 +12,9 @@ import (
 	"time"
 )
 
-// lockFile takes an exclusive flock on path, polling so that ctx can cancel
+// Lock takes an exclusive flock on path, polling so that ctx can cancel
 // the wait. The returned function releases it.
-func lockFile(ctx context.Context, path string) (func(), error) {
+func Lock(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
