@@ -2,7 +2,7 @@
 
 GO          ?= go
 BIN         := bin
-CMDS        := vmcore
+CMDS        := vmcore makedumpfile
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Where downloads and the real-kernel corpus are cached (outside the tree).
 export KDUMPKIT_CACHE ?= /var/cache/kdumpkit

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kdumpkit/kdumpkit/codec"
 	"github.com/kdumpkit/kdumpkit/filter"
+	"github.com/kdumpkit/kdumpkit/internal/corpus"
 	"github.com/kdumpkit/kdumpkit/kdumpfile"
 	"github.com/kdumpkit/kdumpkit/mem"
 	"github.com/kdumpkit/kdumpkit/vmcore"
@@ -196,4 +197,59 @@ func TestCorpusENOSPCRoot(t *testing.T) {
 	} else {
 		t.Logf("makedumpfile --dump-dmesg: %v\n%s", err, strings.TrimSpace(string(out)))
 	}
+}
+
+// TestCorpusRefilterIncomplete: re-filtering the C tool's incomplete dump
+// (-L) keeps every page it holds and records the rest as lost, instead of
+// stopping at the first lost page.
+func TestCorpusRefilterIncomplete(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the real-kernel corpus; skipped with -short")
+	}
+	c := corpus.Ensure(t)
+	inc := c.Files(corpus.KindIncomplete)
+	if len(inc) == 0 {
+		t.Fatal("corpus has no incomplete dump")
+	}
+	src, err := vmcore.Open(c.Path(inc[0].Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	p, err := filter.Exclude(context.Background(), src, filter.ExcludeZero, filter.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "refiltered")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	werr := WriteKdump(context.Background(), src, p, codec.LZO, f)
+	f.Close()
+	if !errors.Is(werr, mem.ErrLost) {
+		t.Fatalf("WriteKdump: %v, want an error wrapping mem.ErrLost", werr)
+	}
+	got, err := vmcore.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	a, b := make([]byte, src.PageSize()), make([]byte, src.PageSize())
+	var same, lost uint64
+	for pfn, ok := got.Stored().Next(0); ok; pfn, ok = got.Stored().Next(pfn + 1) {
+		errA, errB := src.ReadPage(pfn, a), got.ReadPage(pfn, b)
+		switch {
+		case errors.Is(errA, mem.ErrLost) && errors.Is(errB, mem.ErrLost):
+			lost++
+		case errA == nil && errB == nil && bytes.Equal(a, b):
+			same++
+		default:
+			t.Fatalf("pfn %#x: source %v, refiltered %v", pfn, errA, errB)
+		}
+	}
+	if same == 0 || lost == 0 {
+		t.Fatalf("%d pages kept, %d lost; want both", same, lost)
+	}
+	t.Logf("%d pages kept, %d still lost", same, lost)
 }

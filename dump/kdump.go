@@ -55,10 +55,24 @@ func KdumpConfig(src vmcore.Dump, p *filter.Plan, m codec.Method) (kdumpfile.Wri
 	cfg.PhysBase = x.PhysBase()
 	u, err := kernel.ReadUtsname(vi, x)
 	if err != nil {
+		// Re-filtering a kdump file whose page tables or init_uts_ns
+		// were lost (an incomplete dump): its own header still says.
+		if kf, ok := src.(kdumpHeader); ok {
+			h := kf.Header()
+			cfg.Utsname = h.Utsname.Bytes()
+			cfg.PhysBase = kf.PhysBase()
+			return cfg, nil
+		}
 		return cfg, err
 	}
 	cfg.Utsname = u.Raw
 	return cfg, nil
+}
+
+// kdumpHeader is what a kdump-compressed input tells about itself.
+type kdumpHeader interface {
+	Header() kdumpfile.DiskDumpHeader
+	PhysBase() uint64
 }
 
 // WriteKdump writes the pages p keeps as a kdump-compressed file to out,

@@ -112,6 +112,8 @@ func WriteKdumpSplit(ctx context.Context, src vmcore.Dump, p *filter.Plan, m cod
 // with m by makedumpfile's rules (zero pages shared at -d 1, compressed
 // only when strictly smaller), and closes w. On a read or write error it
 // closes w too, which marks the file incomplete, and returns the error.
+// Zero pages it shares are added to p.Counts.Zero; source pages that read
+// as lost are recorded as lost and the loop goes on.
 // WriteKdump and the split writer both use it.
 func writeKdumpPages(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Method, w *kdumpfile.Writer) error {
 	var enc codec.Encoder
@@ -125,12 +127,16 @@ func writeKdumpPages(ctx context.Context, src vmcore.Dump, p *filter.Plan, m cod
 			w.Close()
 			return err
 		}
-		if err := src.ReadPage(pfn, page); err != nil {
-			w.Close()
-			return err
-		}
 		var err error
-		if zero && filter.IsZero(page) {
+		if rerr := src.ReadPage(pfn, page); errors.Is(rerr, mem.ErrLost) {
+			// Refiltering an incomplete dump: the page stays lost and
+			// every readable page after it is still saved.
+			err = w.WriteLost(pfn)
+		} else if rerr != nil {
+			w.Close()
+			return rerr
+		} else if zero && filter.IsZero(page) {
+			p.Counts.Zero++
 			err = w.WriteZero(pfn)
 		} else {
 			data, used, cerr := enc.EncodePage(m, buf, page)

@@ -254,3 +254,12 @@ func (h DiskDumpHeader) CrashTime() time.Time {
 func IsKdump(b []byte) bool {
 	return len(b) >= 8 && (string(b[:8]) == SignatureKdump || string(b[:8]) == SignatureDiskdump)
 }
+
+// Bytes returns the 390 bytes of struct new_utsname as stored.
+func (u NewUtsname) Bytes() [390]byte {
+	var b [390]byte
+	for i, f := range [][65]byte{u.Sysname, u.Nodename, u.Release, u.Version, u.Machine, u.Domainname} {
+		copy(b[i*65:], f[:])
+	}
+	return b
+}
