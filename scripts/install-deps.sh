@@ -68,7 +68,7 @@ pref=/etc/apt/preferences.d/kdumpkit-newer-kernels
 
 pkgs=(
 	# booting Debian kernels under TCG for the corpus and end-to-end tests
-	qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio kmod zstd xz-utils
+	qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio kmod zstd xz-utils bc
 	# reference tools and independent readers of our output
 	makedumpfile crash python3-libkdumpfile python3-drgn
 	# a sid chroot for makedumpfile 1.7.8, the oracle for 6.12 kernels
