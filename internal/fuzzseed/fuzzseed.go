@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -434,6 +435,15 @@ func SmallKdump(r io.ReaderAt, size int64, n int) (*Kdump, error) {
 	k := &Kdump{DescOff: len(out)}
 	k.DescEnd = k.DescOff + 24*len(descs)
 	dataOff := int64(k.DescEnd)
+	if split {
+		// A --split member sizes its descriptor area for every stored
+		// page of the set (the rest is a hole); its data starts after.
+		all := 0
+		for _, c := range newStored {
+			all += bits.OnesCount8(c)
+		}
+		dataOff = int64(k.DescOff + 24*all)
+	}
 	var data []byte
 	moved := map[int64]int64{} // makedumpfile shares one zero page
 	for _, d := range descs {
@@ -454,6 +464,7 @@ func SmallKdump(r io.ReaderAt, size int64, n int) (*Kdump, error) {
 		}
 		out = append(out, nd...)
 	}
+	out = append(out, make([]byte, dataOff-int64(len(out)))...)
 	k.File = append(out, data...)
 	return k, nil
 }
