@@ -15,51 +15,11 @@ import (
 	"github.com/kdumpkit/kdumpkit/codec"
 	"github.com/kdumpkit/kdumpkit/filter"
 	"github.com/kdumpkit/kdumpkit/internal/corpus"
+	"github.com/kdumpkit/kdumpkit/internal/dumptest"
 	"github.com/kdumpkit/kdumpkit/kdumpfile"
 	"github.com/kdumpkit/kdumpkit/mem"
 	"github.com/kdumpkit/kdumpkit/vmcore"
 )
-
-// checkIncompleteDump opens the dump at name and checks it the way a user
-// would rely on it: marked incomplete, every stored page either equal to
-// the source or lost, vmcore.Verify happy. It returns the page counts.
-func checkIncompleteDump(t *testing.T, src vmcore.Dump, name string) (intact, lost uint64) {
-	t.Helper()
-	d, err := vmcore.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if x, ok := d.(interface{ Incomplete() bool }); !ok || !x.Incomplete() {
-		t.Fatal("dump not marked incomplete")
-	}
-	got, want := make([]byte, d.PageSize()), make([]byte, src.PageSize())
-	for p, ok := d.Stored().Next(0); ok; p, ok = d.Stored().Next(p + 1) {
-		err := d.ReadPage(p, got)
-		if errors.Is(err, mem.ErrLost) {
-			lost++
-			continue
-		}
-		if err != nil {
-			t.Fatalf("pfn %#x: %v", p, err)
-		}
-		if err := src.ReadPage(p, want); err != nil {
-			t.Fatalf("source pfn %#x: %v", p, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("pfn %#x differs from the source", p)
-		}
-		intact++
-	}
-	res, err := vmcore.Verify(d, nil)
-	if err != nil {
-		t.Fatalf("verify: %v", err)
-	}
-	if res.Pages != intact || res.Lost != lost {
-		t.Errorf("verify counted %d pages, %d lost; we read %d, %d", res.Pages, res.Lost, intact, lost)
-	}
-	return intact, lost
-}
 
 // writeLimited writes a kdump file of at most limit bytes.
 func writeLimited(t *testing.T, src vmcore.Dump, p *filter.Plan, m codec.Method, name string, limit int64) error {
@@ -92,7 +52,7 @@ func TestCorpusLimit(t *testing.T) {
 		if st, _ := os.Stat(ours); st.Size() != limit {
 			t.Errorf("file of %d bytes, limit %d", st.Size(), limit)
 		}
-		intact, lost := checkIncompleteDump(t, src, ours)
+		intact, lost := dumptest.CheckIncomplete(t, src, ours)
 
 		theirs := filepath.Join(dir, "theirs-raw")
 		cmd := exec.Command(mdf, "-d", "1", "-L", fmt.Sprint(limit), c.Path("vmcore.elf"), theirs)
@@ -100,7 +60,7 @@ func TestCorpusLimit(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 			t.Fatalf("%v: %v (want exit status 1)\n%s", cmd.Args, err, out)
 		}
-		tIntact, tLost := checkIncompleteDump(t, src, theirs)
+		tIntact, tLost := dumptest.CheckIncomplete(t, src, theirs)
 		t.Logf("limit %d, -d 1 uncompressed: ours %d pages intact, %d lost; makedumpfile %d intact, %d lost", limit, intact, lost, tIntact, tLost)
 		if intact < tIntact {
 			t.Errorf("we keep fewer pages than makedumpfile")
@@ -114,12 +74,12 @@ func TestCorpusLimit(t *testing.T) {
 		if !errors.Is(err, kdumpfile.ErrLimit) || !errors.Is(err, mem.ErrLost) {
 			t.Fatalf("error %v does not wrap ErrLimit and mem.ErrLost", err)
 		}
-		intact, lost := checkIncompleteDump(t, src, ours)
+		intact, lost := dumptest.CheckIncomplete(t, src, ours)
 		name := c.Path(fmt.Sprintf("makedumpfile-c-d1-L%d.kdump", limit))
 		if _, err := os.Stat(name); err != nil {
 			t.Skipf("corpus has no %s", filepath.Base(name))
 		}
-		tIntact, tLost := checkIncompleteDump(t, src, name)
+		tIntact, tLost := dumptest.CheckIncomplete(t, src, name)
 		t.Logf("limit %d, -c -d 1: ours %d pages intact, %d lost; makedumpfile %d intact, %d lost", limit, intact, lost, tIntact, tLost)
 	})
 }
@@ -177,7 +137,7 @@ func TestCorpusENOSPCRoot(t *testing.T) {
 		t.Fatalf("error %v does not wrap ENOSPC and mem.ErrLost", err)
 	}
 	t.Logf("writer: %v", err)
-	intact, lost := checkIncompleteDump(t, src, name)
+	intact, lost := dumptest.CheckIncomplete(t, src, name)
 	st, _ := os.Stat(name)
 	t.Logf("%d bytes on a 64 MiB tmpfs: %d pages intact, %d lost", st.Size(), intact, lost)
 	if intact < 10000 {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/kdumpkit/kdumpkit/codec"
 	"github.com/kdumpkit/kdumpkit/internal/corpus"
-	"github.com/kdumpkit/kdumpkit/mem"
+	"github.com/kdumpkit/kdumpkit/internal/dumptest"
 	"github.com/kdumpkit/kdumpkit/vmcore"
 )
 
@@ -197,9 +197,7 @@ func TestCorpusSplitReassemble(t *testing.T) {
 	sameFile(t, out, c.Path("makedumpfile-l-d31.kdump"))
 }
 
-// checkIncomplete opens the dump at name and checks what an incomplete
-// dump promises: marked incomplete, every stored page either equal to the
-// source or lost. It returns the page counts.
+// checkIncomplete is dumptest.CheckIncomplete against the source file.
 func checkIncomplete(t *testing.T, srcName, name string) (intact, lost uint64) {
 	t.Helper()
 	src, err := vmcore.Open(srcName)
@@ -207,33 +205,7 @@ func checkIncomplete(t *testing.T, srcName, name string) (intact, lost uint64) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	d, err := vmcore.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if x, ok := d.(interface{ Incomplete() bool }); !ok || !x.Incomplete() {
-		t.Fatal("dump not marked incomplete")
-	}
-	got, want := make([]byte, d.PageSize()), make([]byte, src.PageSize())
-	for p, ok := d.Stored().Next(0); ok; p, ok = d.Stored().Next(p + 1) {
-		err := d.ReadPage(p, got)
-		if errors.Is(err, mem.ErrLost) {
-			lost++
-			continue
-		}
-		if err != nil {
-			t.Fatalf("pfn %#x: %v", p, err)
-		}
-		if err := src.ReadPage(p, want); err != nil {
-			t.Fatalf("source pfn %#x: %v", p, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("pfn %#x differs from the source", p)
-		}
-		intact++
-	}
-	return intact, lost
+	return dumptest.CheckIncomplete(t, src, name)
 }
 
 // TestCorpusLevelListRetry: -L lets -l -d 31 (24 MB) through but not
