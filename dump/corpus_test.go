@@ -12,6 +12,7 @@ import (
 	"github.com/kdumpkit/kdumpkit/codec"
 	"github.com/kdumpkit/kdumpkit/filter"
 	"github.com/kdumpkit/kdumpkit/internal/corpus"
+	"github.com/kdumpkit/kdumpkit/internal/dumptest"
 	"github.com/kdumpkit/kdumpkit/vmcore"
 )
 
@@ -21,10 +22,7 @@ func TestCorpusKdumpByteIdentical(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the real-kernel corpus; skipped with -short")
 	}
-	mdf, err := exec.LookPath("makedumpfile")
-	if err != nil {
-		t.Fatal("the C makedumpfile is not installed")
-	}
+	mdf := dumptest.CMakedumpfile(t)
 	c := corpus.Ensure(t)
 	src, err := vmcore.Open(c.Path(corpus.SourceName))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/kdumpkit/kdumpkit/elfcore"
 	"github.com/kdumpkit/kdumpkit/filter"
 	"github.com/kdumpkit/kdumpkit/internal/corpus"
+	"github.com/kdumpkit/kdumpkit/internal/dumptest"
 	"github.com/kdumpkit/kdumpkit/mem"
 	"github.com/kdumpkit/kdumpkit/vmcore"
 )
@@ -23,10 +24,7 @@ func TestCorpusELFByteIdentical(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the real-kernel corpus; skipped with -short")
 	}
-	mdf, err := exec.LookPath("makedumpfile")
-	if err != nil {
-		t.Fatal("the C makedumpfile is not installed")
-	}
+	mdf := dumptest.CMakedumpfile(t)
 	c := corpus.Ensure(t)
 	for _, level := range []filter.Level{0, 1, 31} {
 		t.Run(fmt.Sprintf("d%d", level), func(t *testing.T) {

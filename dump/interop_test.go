@@ -16,6 +16,7 @@ import (
 	"github.com/kdumpkit/kdumpkit/codec"
 	"github.com/kdumpkit/kdumpkit/filter"
 	"github.com/kdumpkit/kdumpkit/internal/corpus"
+	"github.com/kdumpkit/kdumpkit/internal/dumptest"
 	"github.com/kdumpkit/kdumpkit/internal/oracle"
 	"github.com/kdumpkit/kdumpkit/kdumpfile"
 	"github.com/kdumpkit/kdumpkit/mem"
@@ -84,10 +85,7 @@ func TestInteropCorpusCompressedKdump(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the real-kernel corpus and the C makedumpfile; skipped with -short")
 	}
-	mdf, err := exec.LookPath("makedumpfile")
-	if err != nil {
-		t.Fatal("the C makedumpfile is not installed")
-	}
+	mdf := dumptest.CMakedumpfile(t)
 	cor := corpus.Ensure(t)
 	srcPath := cor.Path(corpus.SourceName)
 	src, err := vmcore.Open(srcPath)

@@ -247,12 +247,7 @@ func cToolSingleFile(t *testing.T, c *corpus.Corpus, f corpus.File, names []stri
 }
 
 func makedumpfile(t *testing.T) string {
-	for _, p := range []string{"/usr/sbin/makedumpfile", "/sbin/makedumpfile"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	p, err := exec.LookPath("makedumpfile")
+	p, err := oracle.LookPath("makedumpfile")
 	if err != nil {
 		t.Fatal("the C makedumpfile is not installed (apt-get install makedumpfile)")
 	}

@@ -217,7 +217,7 @@ func MissingToolsFor(opt Options) []string {
 	}
 	var missing []string
 	for _, t := range tools {
-		if _, err := lookPath(t); err != nil {
+		if _, err := oracle.LookPath(t); err != nil {
 			missing = append(missing, t)
 		}
 	}
@@ -225,19 +225,6 @@ func MissingToolsFor(opt Options) []string {
 		missing = append(missing, "go")
 	}
 	return missing
-}
-
-func lookPath(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found in PATH", name)
 }
 
 func goTool() (string, error) {
@@ -413,7 +400,7 @@ func (b *builder) fetchKernel(ctx context.Context, pkg string) error {
 }
 
 func (b *builder) toolVersions(ctx context.Context) error {
-	q, err := lookPath("qemu-system-x86_64")
+	q, err := oracle.LookPath("qemu-system-x86_64")
 	if err != nil {
 		return err
 	}
@@ -687,7 +674,7 @@ func (b *builder) buildDisk(ctx context.Context) (string, error) {
 	}
 	img := filepath.Join(b.work, "disk.img")
 	sizeMiB := b.m.Workload.PageCacheMiB*9/8 + 32
-	mkfs, err := lookPath("mkfs.ext4")
+	mkfs, err := oracle.LookPath("mkfs.ext4")
 	if err != nil {
 		return "", err
 	}
@@ -758,7 +745,7 @@ func (b *builder) guestModuleFiles() ([]string, error) {
 // the guest needs (decompressed: busybox insmod loads only plain .ko
 // files), the workload binary and /init.
 func (b *builder) buildInitramfs(ctx context.Context, guestload string) (string, error) {
-	bb, err := lookPath("busybox")
+	bb, err := oracle.LookPath("busybox")
 	if err != nil {
 		return "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/kdumpkit/kdumpkit/internal/oracle"
 	"github.com/kdumpkit/kdumpkit/mem"
 	"github.com/kdumpkit/kdumpkit/vmcore"
 )
@@ -51,4 +52,15 @@ func CheckIncomplete(t testing.TB, src vmcore.Dump, name string) (intact, lost u
 		t.Errorf("verify counted %d pages, %d lost; we read %d, %d", res.Pages, res.Lost, intact, lost)
 	}
 	return intact, lost
+}
+
+// CMakedumpfile returns the path of the host's C makedumpfile, failing
+// the test if it is missing (CI installs it).
+func CMakedumpfile(t testing.TB) string {
+	t.Helper()
+	p, err := oracle.LookPath("makedumpfile")
+	if err != nil {
+		t.Fatalf("the C makedumpfile is not installed (apt-get install makedumpfile): %v", err)
+	}
+	return p
 }

@@ -42,7 +42,7 @@ const sidComplete = ".kdumpkit-complete"
 
 // HostMakedumpfile returns the host's makedumpfile.
 func HostMakedumpfile(ctx context.Context) (*Makedumpfile, error) {
-	path, err := lookPath("makedumpfile")
+	path, err := LookPath("makedumpfile")
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func buildSidRoot(ctx context.Context, cacheDir, root string, log io.Writer) err
 	if _, err := os.Stat(filepath.Join(root, sidComplete)); err == nil {
 		return nil
 	}
-	deb, err := lookPath("debootstrap")
+	deb, err := LookPath("debootstrap")
 	if err != nil {
 		return fmt.Errorf("oracle: a sid chroot for makedumpfile needs debootstrap (scripts/install-deps.sh): %w", err)
 	}
@@ -323,7 +323,7 @@ func (m *Makedumpfile) Command(ctx context.Context, dir string, args ...string) 
 	if err != nil {
 		return nil, fmt.Errorf("oracle: %w", err)
 	}
-	unshare, err := lookPath("unshare")
+	unshare, err := LookPath("unshare")
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +335,9 @@ func (m *Makedumpfile) Command(ctx context.Context, dir string, args ...string) 
 	return cmd, nil
 }
 
-func lookPath(name string) (string, error) {
+// LookPath finds a program in PATH or, since tests and CI may run with a
+// PATH that lacks them, in the sbin and bin directories.
+func LookPath(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
