@@ -36,8 +36,8 @@ debian_uri() {
 }
 uri=$(debian_uri | head -n1)
 if [ -z "$uri" ]; then
-	echo "install-deps: no Debian bookworm source found in /etc/apt; using deb.debian.org" >&2
-	uri=http://deb.debian.org/debian
+	echo "install-deps: no Debian bookworm source found in /etc/apt; add one and run again" >&2
+	exit 1
 fi
 newsrc=$(cat <<SRC
 # Added by kdumpkit scripts/install-deps.sh: newer Debian kernels for the

@@ -140,6 +140,9 @@ func buildSidRoot(ctx context.Context, cacheDir, root string, log io.Writer) err
 		return fmt.Errorf("oracle: %w", err)
 	}
 	mirror := DebianMirror()
+	if mirror == "" {
+		return fmt.Errorf("oracle: no Debian archive in /etc/apt sources; set KDUMPKIT_DEBIAN_MIRROR")
+	}
 	start := time.Now()
 	fmt.Fprintf(log, "oracle: debootstrap --variant=minbase sid %s %s\n", tmp, mirror)
 	if err := runLogged(ctx, log, deb, "--variant=minbase", "sid", tmp, mirror); err != nil {
@@ -195,7 +198,7 @@ func runLogged(ctx context.Context, log io.Writer, name string, args ...string) 
 // DebianMirror returns the Debian archive URI the host's apt uses for its
 // main (non-security) suites: $KDUMPKIT_DEBIAN_MIRROR if set, else the
 // first such URI in /etc/apt/sources.list.d/*.sources or
-// /etc/apt/sources.list, else http://deb.debian.org/debian.
+// /etc/apt/sources.list, else "".
 func DebianMirror() string {
 	if m := os.Getenv("KDUMPKIT_DEBIAN_MIRROR"); m != "" {
 		return m
@@ -214,7 +217,7 @@ func DebianMirror() string {
 			return uri
 		}
 	}
-	return "http://deb.debian.org/debian"
+	return ""
 }
 
 // isDebianMain reports whether a source URI looks like Debian's main

@@ -100,19 +100,19 @@ func TestNeedsNewMakedumpfile(t *testing.T) {
 
 func TestMirror(t *testing.T) {
 	deb822 := `Types: deb
-# http://snapshot.debian.org/archive/debian/20250520T000000Z
-URIs: http://deb.debian.org/debian
+# http://archive.example/debian/20250520T000000Z
+URIs: http://mirror.example/debian
 Suites: bookworm bookworm-updates
 Components: main
 
 Types: deb
-URIs: http://deb.debian.org/debian-security
+URIs: http://mirror.example/debian-security
 Suites: bookworm-security
 `
-	if got := mirrorFromDeb822(deb822); got != "http://deb.debian.org/debian" {
+	if got := mirrorFromDeb822(deb822); got != "http://mirror.example/debian" {
 		t.Errorf("deb822: %q", got)
 	}
-	if got := mirrorFromDeb822("Types: deb\nURIs: https://deb.nodesource.com/node_20.x\n"); got != "" {
+	if got := mirrorFromDeb822("Types: deb\nURIs: https://apt.example.com/node_20.x\n"); got != "" {
 		t.Errorf("third-party deb822: %q", got)
 	}
 	oneLine := "deb https://packages.example.com/apt x main\ndeb [arch=amd64] http://mirror.example/debian/ bookworm main\n"
