@@ -79,6 +79,12 @@ type kdumpHeader interface {
 // compressing each page with m when that makes it strictly smaller (else
 // the page is stored raw, as makedumpfile does). The header announces m.
 func WriteKdump(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Method, out io.WriterAt) error {
+	return WriteKdumpWith(ctx, src, p, m, out, Options{})
+}
+
+// WriteKdumpWith is WriteKdump run by the engine as opt says (workers,
+// buffering, progress and read-error callbacks).
+func WriteKdumpWith(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Method, out io.WriterAt, opt Options) error {
 	cfg, err := KdumpConfig(src, p, m)
 	if err != nil {
 		return err
@@ -92,5 +98,5 @@ func WriteKdump(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Me
 	if err != nil {
 		return err
 	}
-	return writeKdumpPages(ctx, src, p, m, w)
+	return writeKdumpPages(ctx, src, p, m, w, opt)
 }

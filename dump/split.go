@@ -65,6 +65,9 @@ type SplitOptions struct {
 	// BlockSize is --splitblock-size in bytes, a multiple of the page
 	// size; DefaultSplitBlockSize if zero.
 	BlockSize int64
+	// Options run the engine; the members are written one after the
+	// other, each with all the workers.
+	Options
 }
 
 // WriteKdumpSplit writes the pages p keeps as a --split set, one
@@ -101,55 +104,9 @@ func WriteKdumpSplit(ctx context.Context, src vmcore.Dump, p *filter.Plan, m cod
 		if err != nil {
 			return fmt.Errorf("split file %d: %w", i+1, err)
 		}
-		if err := writeKdumpPages(ctx, src, p, m, w); err != nil {
+		if err := writeKdumpPages(ctx, src, p, m, w, opt.Options); err != nil {
 			return fmt.Errorf("split file %d (pfns %v): %w", i+1, r, err)
 		}
 	}
 	return nil
-}
-
-// writeKdumpPages writes the pages of p within w's range to w, encoded
-// with m by makedumpfile's rules (zero pages shared at -d 1, compressed
-// only when strictly smaller), and closes w. On a read or write error it
-// closes w too, which marks the file incomplete, and returns the error.
-// Zero pages it shares are added to p.Counts.Zero; source pages that read
-// as lost are recorded as lost and the loop goes on.
-// WriteKdump and the split writer both use it.
-func writeKdumpPages(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Method, w *kdumpfile.Writer) error {
-	var enc codec.Encoder
-	defer enc.Close()
-	page := make([]byte, src.PageSize())
-	buf := make([]byte, codec.MaxEncodedLen(len(page)))
-	zero := p.Level&filter.ExcludeZero != 0
-	r := w.Range()
-	for pfn, ok := p.Keep.Next(r.Start); ok && pfn < r.End; pfn, ok = p.Keep.Next(pfn + 1) {
-		if err := ctx.Err(); err != nil {
-			w.Close()
-			return err
-		}
-		var err error
-		if rerr := src.ReadPage(pfn, page); errors.Is(rerr, mem.ErrLost) {
-			// Refiltering an incomplete dump: the page stays lost and
-			// every readable page after it is still saved.
-			err = w.WriteLost(pfn)
-		} else if rerr != nil {
-			w.Close()
-			return rerr
-		} else if zero && filter.IsZero(page) {
-			p.Counts.Zero++
-			err = w.WriteZero(pfn)
-		} else {
-			data, used, cerr := enc.EncodePage(m, buf, page)
-			if cerr != nil {
-				w.Close()
-				return fmt.Errorf("pfn %#x: %w", uint64(pfn), cerr)
-			}
-			err = w.WritePage(pfn, data, used)
-		}
-		if err != nil {
-			w.Close()
-			return err
-		}
-	}
-	return w.Close()
 }

@@ -84,19 +84,8 @@ func Exclude(ctx context.Context, d vmcore.Dump, level Level, opt Options) (*Pla
 		return p, nil
 	}
 	p.Scanned, p.Layout = true, k.layout
-	ranges, err := scanAll(ctx, k, d.RAM(), level, p.MaxPFN, opt.Workers)
-	if err != nil {
+	if err := scanAll(ctx, k, d.RAM(), level, p, opt.Workers); err != nil {
 		return nil, err
-	}
-	for _, r := range ranges {
-		end := min(r.end, p.MaxPFN)
-		if r.start >= end {
-			continue
-		}
-		for pfn := r.start; pfn < end; pfn++ {
-			p.Keep.Clear(pfn)
-		}
-		p.Counts.add(r.class, uint64(end-r.start))
 	}
 	p.Keep.Freeze()
 	return p, nil
@@ -140,16 +129,31 @@ type excl struct {
 	class      Class
 }
 
-// scanAll classifies every section in parallel and returns the excluded
-// ranges in pfn order.
-func scanAll(ctx context.Context, k *kernelView, ram *mem.Bitmap, level Level, maxPFN mem.PFN, workers int) ([]excl, error) {
+// scanAll classifies every section in parallel and clears the excluded
+// pages from p.Keep as it goes, counting them in p.Counts. Each worker
+// clears bits of its own section only, which owns whole bytes of the
+// bitmap (sections are a power of two of at least 8 pages); the rare run
+// that reaches past its section (a corrupt free-page order) is kept
+// aside and cleared at the end. Nothing proportional to the number of
+// excluded runs is held, so a 4 GiB machine at -d 31 costs the bitmap
+// only, not tens of MiB of run lists.
+func scanAll(ctx context.Context, k *kernelView, ram *mem.Bitmap, level Level, p *Plan, workers int) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	pps := k.memmap.PagesPerSection
-	nsec := (uint64(maxPFN) + pps - 1) / pps
-	results := make([][]excl, nsec)
+	nsec := (uint64(p.MaxPFN) + pps - 1) / pps
+	if pps%8 != 0 {
+		// Sections would share bitmap bytes; classify one at a time.
+		workers = 1
+	}
 	errs := make([]error, nsec)
+	var (
+		mu       sync.Mutex
+		overflow []excl
+		counts   Counts
+	)
+	keep := p.Keep.Bytes()
 	next := make(chan uint64)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -158,8 +162,26 @@ func scanAll(ctx context.Context, k *kernelView, ram *mem.Bitmap, level Level, m
 			defer wg.Done()
 			s := &scanner{k: k, x: k.x.Clone(), ram: ram, level: level}
 			for sec := range next {
-				results[sec], errs[sec] = s.section(sec, maxPFN)
+				lo := mem.PFN(sec * pps)
+				hi := min(lo+mem.PFN(pps), p.MaxPFN)
+				s.emit = func(e excl) {
+					end := min(e.end, p.MaxPFN)
+					if e.start >= end {
+						return
+					}
+					s.counts.add(e.class, uint64(end-e.start))
+					clearBits(keep, e.start, min(end, hi))
+					if end > hi {
+						mu.Lock()
+						overflow = append(overflow, excl{hi, end, e.class})
+						mu.Unlock()
+					}
+				}
+				errs[sec] = s.section(sec, p.MaxPFN)
 			}
+			mu.Lock()
+			counts.merge(&s.counts)
+			mu.Unlock()
 		}()
 	}
 	for sec := uint64(0); sec < nsec; sec++ {
@@ -173,29 +195,60 @@ func scanAll(ctx context.Context, k *kernelView, ram *mem.Bitmap, level Level, m
 	close(next)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	var out []excl
-	for sec := range results {
-		if errs[sec] != nil {
-			return nil, errs[sec]
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
-		out = append(out, results[sec]...)
 	}
-	return out, nil
+	for _, e := range overflow {
+		clearBits(keep, e.start, e.end)
+	}
+	p.Counts.merge(&counts)
+	return nil
+}
+
+// merge adds o's counts to c.
+func (c *Counts) merge(o *Counts) {
+	c.Zero += o.Zero
+	c.Cache += o.Cache
+	c.CachePrivate += o.CachePrivate
+	c.User += o.User
+	c.Free += o.Free
+	c.Hwpoison += o.Hwpoison
+	c.Offline += o.Offline
+}
+
+// clearBits clears bits [start, end) of a bitmap's bytes, whole bytes at
+// a time where it can.
+func clearBits(b []byte, start, end mem.PFN) {
+	for p := start; p < end; {
+		if p&7 == 0 && end-p >= 8 {
+			n := (end - p) / 8
+			clear(b[p>>3 : p>>3+n])
+			p += n * 8
+			continue
+		}
+		b[p>>3] &^= 1 << (p & 7)
+		p++
+	}
 }
 
 // scanner classifies pages; one per goroutine.
 type scanner struct {
-	k     *kernelView
-	x     *kernel.X86_64
-	ram   *mem.Bitmap
-	level Level
-	buf   []byte
+	k      *kernelView
+	x      *kernel.X86_64
+	ram    *mem.Bitmap
+	level  Level
+	buf    []byte
+	emit   func(excl) // takes each excluded run, in pfn order
+	counts Counts
 }
 
-// section classifies the pages of one memory section.
-func (s *scanner) section(sec uint64, maxPFN mem.PFN) ([]excl, error) {
+// section classifies the pages of one memory section and hands the
+// excluded runs to s.emit.
+func (s *scanner) section(sec uint64, maxPFN mem.PFN) error {
 	l := s.k.layout
 	sz := l.Size
 	pps := s.k.memmap.PagesPerSection
@@ -205,7 +258,6 @@ func (s *scanner) section(sec uint64, maxPFN mem.PFN) ([]excl, error) {
 	if need := int(sz * pgmmCached); len(s.buf) < need {
 		s.buf = make([]byte, need)
 	}
-	var out []excl
 	winStart, winEnd := ^uint64(0), uint64(0) // pfns cached in buf: [winStart, winEnd)
 	for pfn := start; pfn < end; pfn++ {
 		if !s.ram.Test(mem.PFN(pfn)) {
@@ -217,7 +269,7 @@ func (s *scanner) section(sec uint64, maxPFN mem.PFN) ([]excl, error) {
 			n := min(pgmmCached-idx, end-pfn)
 			b := s.buf[idx*sz : (idx+n)*sz]
 			if err := s.x.ReadVirt(b, base+(pfn-start)*sz); err != nil {
-				return nil, fmt.Errorf("filter: read struct pages of pfn %#x..%#x at %#x: %w", pfn, pfn+n, base+(pfn-start)*sz, err)
+				return fmt.Errorf("filter: read struct pages of pfn %#x..%#x at %#x: %w", pfn, pfn+n, base+(pfn-start)*sz, err)
 			}
 			winStart, winEnd = pfn, pfn+n
 		}
@@ -270,10 +322,10 @@ func (s *scanner) section(sec uint64, maxPFN mem.PFN) ([]excl, error) {
 		default:
 			continue
 		}
-		out = append(out, excl{mem.PFN(pfn), mem.PFN(pfn + n), class})
+		s.emit(excl{mem.PFN(pfn), mem.PFN(pfn + n), class})
 		pfn += n - 1
 	}
-	return out, nil
+	return nil
 }
 
 func le64(b []byte) uint64 {

@@ -15,6 +15,13 @@ import (
 type Options struct {
 	// NoMmap reads /proc/vmcore with pread only (makedumpfile --non-mmap).
 	NoMmap bool
+	// Mmap reads any file through the mmap window used for
+	// /proc/vmcore, so that a page the file cannot provide (a file
+	// truncated under the reader) surfaces as a *FaultError, as a
+	// page the old kernel cannot provide does. Regular files are read
+	// with pread otherwise: the window would count in the resident
+	// set and the page cache makes pread as fast.
+	Mmap bool
 }
 
 // ProcVMCORE is where the capture kernel exposes the crashed kernel's memory.
@@ -38,7 +45,7 @@ func OpenWith(path string, opt Options) (Dump, error) {
 	var c io.Closer = f
 	// /proc/vmcore is slow through read(2): each call maps old memory
 	// anew. Map it in windows instead.
-	if path == ProcVMCORE && !opt.NoMmap {
+	if (path == ProcVMCORE || opt.Mmap) && !opt.NoMmap {
 		m := newMmapReader(f, st.Size())
 		r, c = m, m
 	}

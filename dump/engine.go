@@ -1,0 +1,364 @@
+package dump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/kdumpkit/kdumpkit/codec"
+	"github.com/kdumpkit/kdumpkit/filter"
+	"github.com/kdumpkit/kdumpkit/kdumpfile"
+	"github.com/kdumpkit/kdumpkit/mem"
+	"github.com/kdumpkit/kdumpkit/vmcore"
+)
+
+// Options tune the page engine. The zero value is the default: one
+// worker per CPU (GOMAXPROCS), default buffering, no callbacks.
+type Options struct {
+	// Workers is how many goroutines read, zero-check and compress
+	// pages (makedumpfile --num-threads). 0 means GOMAXPROCS. With 1
+	// the engine runs inline on the caller's goroutine, with no other
+	// goroutines or channels: the capture kernel usually has one CPU.
+	Workers int
+	// CyclicBuffer bounds the page buffers in flight, in bytes
+	// (makedumpfile --cyclic-buffer, which takes KiB). 0 means
+	// DefaultCyclicBuffer; it is raised to what the workers need to
+	// have one batch each in flight.
+	CyclicBuffer int64
+	// WorkDir is makedumpfile --work-dir: a directory for scratch
+	// files. The kdump engine keeps its bounded state in memory and
+	// does not need one; it is accepted for the command line's sake.
+	WorkDir string
+	// Progress, if set, is called from the writing goroutine after each
+	// batch of pages is handed to the format writer, with the pages
+	// done and the total the output holds.
+	Progress func(done, total uint64)
+	// ReadError, if set, is called once per run of pages the input
+	// could not provide (kept pages in a row, excluded ones between
+	// them do not break the run) (an I/O error, a fault on a mapped
+	// page), with the first error of the run. Those pages are written
+	// as lost and the dump goes on; it ends marked incomplete.
+	ReadError func(r mem.PFNRange, err error)
+}
+
+// DefaultCyclicBuffer is the page memory the engine keeps in flight by
+// default: enough for two batches per worker on a small machine,
+// little next to the C tool's own buffers.
+const DefaultCyclicBuffer = 512 << 10
+
+// batchPages is how many pages one unit of work holds. Hand-offs between
+// goroutines cost about a microsecond; a batch of 16 pages costs 50 µs
+// to 1 ms to compress, so the hand-off is noise and a batch is only
+// 64 KiB of page memory.
+const batchPages = 16
+
+// ErrUnreadable is wrapped by the error a dump returns when pages of the
+// input could not be read: they are recorded as lost, the dump is
+// complete otherwise and marked incomplete in its header.
+var ErrUnreadable = errors.New("pages of the input could not be read")
+
+// pageKind is what became of one page.
+type pageKind uint8
+
+const (
+	kindData pageKind = iota // slot holds n bytes in method m
+	kindZero                 // an all-zero page, shared
+	kindLost                 // the input says the page is lost
+	kindBad                  // the input failed to provide the page
+)
+
+type pageResult struct {
+	kind pageKind
+	m    codec.Method
+	n    int
+	err  error // kindBad only
+}
+
+// batch is a unit of work: up to batchPages pages, read into slots of
+// one buffer and compressed in place.
+type batch struct {
+	n    int
+	pfns [batchPages]mem.PFN
+	res  [batchPages]pageResult
+	buf  []byte        // batchPages page slots
+	done chan struct{} // a worker signals here when the batch is ready
+}
+
+// worker is the per-goroutine state: an encoder and its scratch output.
+type worker struct {
+	src     vmcore.Dump
+	m       codec.Method
+	zero    bool
+	ps      int
+	enc     codec.Encoder
+	scratch []byte
+}
+
+func newWorker(src vmcore.Dump, m codec.Method, zero bool) *worker {
+	ps := src.PageSize()
+	return &worker{src: src, m: m, zero: zero, ps: ps, scratch: make([]byte, codec.MaxEncodedLen(ps))}
+}
+
+// process reads, zero-checks and compresses the pages of b. A
+// compressed page replaces the raw page at the start of its slot (it is
+// strictly smaller, so it fits).
+func (wk *worker) process(b *batch) {
+	for i := 0; i < b.n; i++ {
+		slot := b.buf[i*wk.ps : (i+1)*wk.ps]
+		r := &b.res[i]
+		*r = pageResult{}
+		if err := wk.src.ReadPage(b.pfns[i], slot); err != nil {
+			if errors.Is(err, mem.ErrLost) {
+				// Refiltering an incomplete dump: the page stays
+				// lost and the readable pages after it are saved.
+				r.kind = kindLost
+			} else {
+				r.kind, r.err = kindBad, err
+			}
+			continue
+		}
+		if wk.zero && filter.IsZero(slot) {
+			r.kind = kindZero
+			continue
+		}
+		data, used, err := wk.enc.EncodePage(wk.m, wk.scratch, slot)
+		if err != nil {
+			// Encoders fail only on programming errors (short
+			// buffers); store the page raw rather than lose it.
+			data, used = slot, codec.Raw
+		}
+		if used != codec.Raw {
+			copy(slot, data)
+		}
+		r.kind, r.m, r.n = kindData, used, len(data)
+	}
+}
+
+// engine writes the pages of one writer.
+type engine struct {
+	src vmcore.Dump
+	p   *filter.Plan
+	m   codec.Method
+	w   *kdumpfile.Writer
+	opt Options
+
+	// read failures, coalesced into runs for ReadError
+	bad      uint64
+	regions  uint64
+	runStart mem.PFN
+	runEnd   mem.PFN
+	runErr   error
+	done     uint64
+	total    uint64
+}
+
+// writeKdumpPages writes the pages of p within w's range to w, encoded
+// with m by makedumpfile's rules (zero pages shared at -d 1, compressed
+// only when strictly smaller), and closes w. On a write error or when
+// ctx ends it closes w too, which marks the file incomplete, and returns
+// the error. Zero pages it shares are added to p.Counts.Zero. Pages the
+// input cannot provide are written as lost (see Options.ReadError) and
+// the returned error then wraps ErrUnreadable and mem.ErrLost.
+// WriteKdump and the split writer both use it.
+func writeKdumpPages(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Method, w *kdumpfile.Writer, opt Options) error {
+	e := &engine{src: src, p: p, m: m, w: w, opt: opt, total: w.Total()}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var err error
+	if workers == 1 {
+		err = e.runInline(ctx)
+	} else {
+		err = e.runParallel(ctx, workers)
+	}
+	e.flushRun()
+	cerr := w.Close()
+	if err != nil {
+		return err
+	}
+	if e.bad > 0 {
+		return fmt.Errorf("%d pages in %d regions: %w; they are recorded as lost: %w", e.bad, e.regions, ErrUnreadable, cerr)
+	}
+	return cerr
+}
+
+// fill puts the next pages of the writer's range from pfn on into b and
+// returns where to continue.
+func (e *engine) fill(b *batch, pfn mem.PFN, end mem.PFN) mem.PFN {
+	keep := e.p.Keep
+	b.n = 0
+	for b.n < batchPages {
+		next, ok := keep.Next(pfn)
+		if !ok || next >= end {
+			return end
+		}
+		b.pfns[b.n] = next
+		b.n++
+		pfn = next + 1
+	}
+	return pfn
+}
+
+func newBatch(ps int) *batch {
+	return &batch{buf: make([]byte, batchPages*ps), done: make(chan struct{}, 1)}
+}
+
+func (e *engine) runInline(ctx context.Context) error {
+	wk := newWorker(e.src, e.m, e.p.Level&filter.ExcludeZero != 0)
+	defer wk.enc.Close()
+	b := newBatch(wk.ps)
+	r := e.w.Range()
+	for pfn := r.Start; pfn < r.End; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pfn = e.fill(b, pfn, r.End)
+		if b.n == 0 {
+			break
+		}
+		wk.process(b)
+		if err := e.write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runParallel hands batches to workers and writes them back in order:
+// the batches in flight form a queue; the oldest is written as soon as
+// its worker is done, then refilled and queued again.
+func (e *engine) runParallel(ctx context.Context, workers int) error {
+	ps := e.src.PageSize()
+	nb := int(max(e.opt.CyclicBuffer, DefaultCyclicBuffer) / int64(batchPages*ps))
+	nb = max(nb, workers+1)
+	zero := e.p.Level&filter.ExcludeZero != 0
+
+	work := make(chan *batch, nb)
+	stopped := make(chan struct{})
+	defer func() {
+		close(work)
+		<-stopped
+	}()
+	go func() {
+		// The workers run under one parent so the deferred close
+		// can wait for all of them.
+		fin := make(chan struct{}, workers)
+		for i := 0; i < workers; i++ {
+			go func() {
+				wk := newWorker(e.src, e.m, zero)
+				defer func() { wk.enc.Close(); fin <- struct{}{} }()
+				for b := range work {
+					wk.process(b)
+					b.done <- struct{}{}
+				}
+			}()
+		}
+		for i := 0; i < workers; i++ {
+			<-fin
+		}
+		close(stopped)
+	}()
+
+	queue := make([]*batch, 0, nb) // in flight, oldest first
+	free := make([]*batch, 0, nb)
+	for i := 0; i < nb; i++ {
+		free = append(free, newBatch(ps))
+	}
+	r := e.w.Range()
+	pfn := r.Start
+	for {
+		for len(free) > 0 && pfn < r.End {
+			b := free[len(free)-1]
+			pfn = e.fill(b, pfn, r.End)
+			if b.n == 0 {
+				break
+			}
+			free = free[:len(free)-1]
+			queue = append(queue, b)
+			work <- b
+		}
+		if len(queue) == 0 {
+			return nil
+		}
+		b := queue[0]
+		<-b.done
+		copy(queue, queue[1:])
+		queue = queue[:len(queue)-1]
+		free = append(free, b)
+		if err := ctx.Err(); err != nil {
+			e.drain(queue)
+			return err
+		}
+		if err := e.write(b); err != nil {
+			e.drain(queue)
+			return err
+		}
+	}
+}
+
+// drain waits for the batches still with the workers.
+func (e *engine) drain(queue []*batch) {
+	for _, b := range queue {
+		<-b.done
+	}
+}
+
+// write hands one processed batch to the format writer.
+func (e *engine) write(b *batch) error {
+	ps := e.src.PageSize()
+	for i := 0; i < b.n; i++ {
+		pfn := b.pfns[i]
+		r := &b.res[i]
+		var err error
+		switch r.kind {
+		case kindData:
+			e.flushRun()
+			err = e.w.WritePage(pfn, b.buf[i*ps:i*ps+r.n], r.m)
+		case kindZero:
+			e.flushRun()
+			e.p.Counts.Zero++
+			err = e.w.WriteZero(pfn)
+		case kindLost:
+			e.flushRun()
+			err = e.w.WriteLost(pfn)
+		case kindBad:
+			e.noteBad(pfn, r.err)
+			r.err = nil
+			err = e.w.WriteLost(pfn)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	e.done += uint64(b.n)
+	if e.opt.Progress != nil {
+		e.opt.Progress(e.done, e.total)
+	}
+	return nil
+}
+
+// noteBad extends the current run of unreadable pages (pages written
+// one after the other with no readable page between, excluded pages
+// do not break a run) or starts a new one.
+func (e *engine) noteBad(pfn mem.PFN, err error) {
+	e.bad++
+	if e.runErr != nil {
+		e.runEnd = pfn + 1
+		return
+	}
+	e.regions++
+	e.runStart, e.runEnd, e.runErr = pfn, pfn+1, err
+}
+
+// flushRun reports the current run of unreadable pages, if any.
+func (e *engine) flushRun() {
+	if e.runErr == nil {
+		return
+	}
+	if e.opt.ReadError != nil {
+		e.opt.ReadError(mem.PFNRange{Start: e.runStart, End: e.runEnd}, e.runErr)
+	}
+	e.runErr = nil
+}
