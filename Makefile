@@ -8,7 +8,7 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export KDUMPKIT_CACHE ?= /var/cache/kdumpkit
 FUZZTIME    ?= 10m
 
-.PHONY: all build test unit lint corpus interop fuzz bench e2e demo clean
+.PHONY: all build test unit lint corpus interop fuzz bench e2e e2e-min-crashkernel demo clean
 
 all: build
 
@@ -43,8 +43,18 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# e2e: real panics in QEMU captured by capture-init and read back by crash,
+# drgn and makedumpfile (test/e2e, docs/e2e.md). E2E_* narrow the matrix.
+E2E_KERNELS ?= 6.1,6.12
+E2E_TARGETS ?= local
+E2E_MEM     ?= 1024,2048
 e2e:
-	@echo "make e2e: the QEMU panic-capture harness is not built yet (issue 8)"; exit 1
+	KDUMPKIT_E2E=1 KDUMPKIT_E2E_KERNELS=$(E2E_KERNELS) KDUMPKIT_E2E_TARGETS=$(E2E_TARGETS) KDUMPKIT_E2E_MEM=$(E2E_MEM) \
+		$(GO) test -count=1 -timeout 120m -v -run TestQEMUPanicCapture ./test/e2e/
+
+# e2e-min-crashkernel: bisect the smallest working crashkernel= (2 GiB guest).
+e2e-min-crashkernel:
+	$(GO) run ./test/e2e/e2erun -min-crashkernel -kernel $(E2E_KERNELS) -target $(E2E_TARGETS) -mem 2048
 
 # demo: the main job on a built-in default. Until the capture demo exists
 # it builds the real-kernel corpus and inspects and verifies its dumps.

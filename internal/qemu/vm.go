@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Drive is a disk attached to the guest as a virtio block device
@@ -188,6 +189,11 @@ func (vm *VM) Stderr() string { return vm.stderr.String() }
 // Exited is closed when the QEMU process has exited.
 func (vm *VM) Exited() <-chan struct{} { return vm.exited }
 
+// Lines returns the complete console lines so far, each with the host time
+// it arrived: the harness measures guest events (panic, capture start, dump
+// saved) on the host clock, since the capture kernel's clock restarts.
+func (vm *VM) Lines() []Line { return vm.console.snapshot() }
+
 // WaitConsole waits until a console line not consumed by an earlier
 // WaitConsole call matches re, and returns it. It fails if ctx ends or QEMU
 // exits first; the error includes the end of the console output.
@@ -290,6 +296,7 @@ type console struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer // all output
 	lines   []string     // complete lines, without "\r\n"
+	times   []time.Time  // when each line was complete, by index
 	partial []byte
 	cursor  int           // first line not consumed by wait
 	changed chan struct{} // closed and replaced when lines grow or on close
@@ -304,6 +311,7 @@ func (c *console) Write(p []byte) (int, error) {
 	defer c.mu.Unlock()
 	c.buf.Write(p)
 	grew := false
+	now := time.Now()
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
@@ -312,6 +320,7 @@ func (c *console) Write(p []byte) (int, error) {
 		}
 		line := append(c.partial, p[:i]...)
 		c.lines = append(c.lines, strings.TrimRight(string(line), "\r"))
+		c.times = append(c.times, now)
 		c.partial = c.partial[:0]
 		p = p[i+1:]
 		grew = true
@@ -328,11 +337,28 @@ func (c *console) close() {
 	defer c.mu.Unlock()
 	if len(c.partial) > 0 {
 		c.lines = append(c.lines, strings.TrimRight(string(c.partial), "\r"))
+		c.times = append(c.times, time.Now())
 		c.partial = nil
 	}
 	c.done = true
 	close(c.changed)
 	c.changed = make(chan struct{})
+}
+
+// Line is one console line and the host time it was complete.
+type Line struct {
+	Time time.Time
+	Text string
+}
+
+func (c *console) snapshot() []Line {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Line, len(c.lines))
+	for i := range c.lines {
+		out[i] = Line{Time: c.times[i], Text: c.lines[i]}
+	}
+	return out
 }
 
 func (c *console) text() string {

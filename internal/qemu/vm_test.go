@@ -127,3 +127,21 @@ func TestQEMUCloseKills(t *testing.T) {
 		t.Fatal("QEMU still running after Close")
 	}
 }
+
+func TestConsoleLinesTimes(t *testing.T) {
+	c := newConsole()
+	c.Write([]byte("one\r\ntwo\npart"))
+	c.close()
+	got := c.snapshot()
+	if len(got) != 3 || got[0].Text != "one" || got[1].Text != "two" || got[2].Text != "part" {
+		t.Fatalf("lines = %+v", got)
+	}
+	for i, l := range got {
+		if l.Time.IsZero() {
+			t.Errorf("line %d has no time", i)
+		}
+		if i > 0 && l.Time.Before(got[i-1].Time) {
+			t.Errorf("line %d is older than line %d", i, i-1)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+// Command e2erun runs kdumpkit's end-to-end cases from the command line and
+// prints what they measured: the back end of make demo, make e2e and
+// make e2e-min-crashkernel. See docs/e2e.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/kdumpkit/kdumpkit/test/e2e"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("e2erun", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	kernels := fl.String("kernel", "6.1", "kernel series, comma-separated: 6.1, 6.12")
+	targets := fl.String("target", "local", "targets, comma-separated: local, ssh, nfs")
+	mems := fl.String("mem", "2048", "guest memory sizes in MiB, comma-separated")
+	ck := fl.String("crashkernel", "256M", "crashkernel= size")
+	work := fl.String("work", filepath.Join(os.TempDir(), "kdumpkit-e2e"), "work `dir`")
+	demo := fl.Bool("demo", false, "print the demo report for each case")
+	minCK := fl.Bool("min-crashkernel", false, "bisect the smallest working crashkernel= (MiB) per case instead")
+	verbose := fl.Bool("v", false, "log harness steps")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	var cases []e2e.Case
+	for _, k := range split(*kernels) {
+		for _, t := range split(*targets) {
+			for _, m := range split(*mems) {
+				var mem int
+				if _, err := fmt.Sscan(m, &mem); err != nil || mem <= 0 {
+					fmt.Fprintf(stderr, "e2erun: -mem %q: want MiB\n", m)
+					return 2
+				}
+				cases = append(cases, e2e.Case{Kernel: e2e.Kernel(k), Target: t, MemoryMiB: mem, CrashKernel: *ck})
+			}
+		}
+	}
+	var log io.Writer = io.Discard
+	if *verbose {
+		log = stderr
+	}
+	h, err := e2e.New(*work, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "e2erun: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *minCK {
+		fail := 0
+		for _, c := range cases {
+			mib, err := h.MinCrashKernel(ctx, c, stdout)
+			if err != nil {
+				fmt.Fprintf(stderr, "e2erun: %s: %v\n", c.Name(), err)
+				fail++
+				continue
+			}
+			fmt.Fprintf(stdout, "smallest working crashkernel= for %s %s %d MiB: %dM\n", c.Kernel, c.Target, c.MemoryMiB, mib)
+		}
+		return min(fail, 1)
+	}
+	var results []*e2e.Result
+	for _, c := range cases {
+		fmt.Fprintf(stderr, "e2erun: running %s ...\n", c.Name())
+		r := h.Run(ctx, c)
+		results = append(results, r)
+		if *demo {
+			e2e.WriteDemoReport(stdout, r)
+		}
+		if r.Err != nil {
+			fmt.Fprintf(stderr, "e2erun: %s: %v\n", c.Name(), r.Err)
+		}
+	}
+	fmt.Fprintln(stdout)
+	e2e.WriteTable(stdout, results)
+	for _, r := range results {
+		if r.Err != nil {
+			return 1
+		}
+	}
+	return 0
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
