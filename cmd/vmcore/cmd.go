@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kdumpkit/kdumpkit/kernel"
 	"github.com/kdumpkit/kdumpkit/mem"
 	"github.com/kdumpkit/kdumpkit/vmcore"
 )
@@ -26,6 +27,10 @@ Commands:
                                  (decimal or 0x hex) to standard output
   verify DUMP [DUMP...]          decode every stored page and check the
                                  structure; exit 1 naming the first fault
+  dmesg [--partial] [--caller=false] [DUMP...]
+                                 print the kernel log of the crashed kernel
+                                 as makedumpfile --dump-dmesg writes it
+                                 (default DUMP: /proc/vmcore)
 
 Exit status: 0 on success, 1 on any error, 2 on bad usage.
 `
@@ -42,6 +47,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdRead(args[1:], stdout, stderr)
 	case "verify":
 		return cmdVerify(args[1:], stdout, stderr)
+	case "dmesg":
+		return cmdDmesg(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -251,4 +258,52 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: %d pages verified, %s\n", strings.Join(fs.Args(), " "), res.Pages, status)
 	return 0
+}
+
+func cmdDmesg(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("dmesg", stderr)
+	partial := fs.Bool("partial", false, "only the messages since the log was last cleared (dmesg --clear)")
+	caller := fs.Bool("caller", true, "print the [    T123] caller field when the kernel recorded callers (makedumpfile 1.7.5 and later do)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	files := fs.Args()
+	if len(files) == 0 {
+		files = []string{vmcore.ProcVMCORE}
+	}
+	d, err := vmcore.OpenFiles(files...)
+	if err != nil {
+		fmt.Fprintf(stderr, "vmcore dmesg: %v\n", err)
+		return 1
+	}
+	defer d.Close()
+	l, err := readLog(d, kernel.LogOptions{Partial: *partial})
+	if l != nil {
+		// A corrupt buffer still gives the records before the fault.
+		if werr := l.WriteDmesg(stdout, kernel.DmesgOptions{CallerID: *caller}); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vmcore dmesg: %s: %v\n", strings.Join(files, " "), err)
+		return 1
+	}
+	return 0
+}
+
+// readLog reads the kernel log with the dump's VMCOREINFO.
+func readLog(d vmcore.Dump, opt kernel.LogOptions) (*kernel.Log, error) {
+	note := d.VMCOREINFO()
+	if note == nil {
+		return nil, fmt.Errorf("the dump has no VMCOREINFO note, which the kernel log is found with")
+	}
+	vi, err := kernel.ParseVMCOREINFO(note)
+	if err != nil {
+		return nil, err
+	}
+	x, err := kernel.NewX86_64(vi, d)
+	if err != nil {
+		return nil, err
+	}
+	return kernel.ReadLog(vi, x, opt)
 }

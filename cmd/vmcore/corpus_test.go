@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"math/bits"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kdumpkit/kdumpkit/internal/corpus"
+	"github.com/kdumpkit/kdumpkit/internal/dumptest"
 	"github.com/kdumpkit/kdumpkit/vmcore"
 )
 
@@ -93,4 +97,32 @@ func TestCorpusInfoJSON(t *testing.T) {
 	if n < 6 {
 		t.Fatalf("only %d makedumpfile kdump files in the corpus", n)
 	}
+}
+
+// TestCorpusDmesg: vmcore dmesg --caller=false on the 6.1 corpus's ELF
+// core and kdump-compressed files prints what the C makedumpfile 1.7.2
+// --dump-dmesg writes, byte for byte.
+func TestCorpusDmesg(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the real-kernel corpus; skipped with -short")
+	}
+	c := corpus.Ensure(t)
+	want := filepath.Join(t.TempDir(), "dmesg.txt")
+	if out, err := exec.Command(dumptest.CMakedumpfile(t), "--dump-dmesg", c.Path(corpus.SourceName), want).CombinedOutput(); err != nil {
+		t.Fatalf("makedumpfile --dump-dmesg: %v\n%s", err, out)
+	}
+	theirs, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{corpus.SourceName, "makedumpfile-l-d31.kdump", "makedumpfile-F-c-d31.flat"} {
+		code, out, errOut := runCmd("dmesg", "--caller=false", c.Path(name))
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", name, code, errOut)
+		}
+		if out != string(theirs) {
+			t.Errorf("%s: %d bytes differ from makedumpfile's %d", name, len(out), len(theirs))
+		}
+	}
+	t.Logf("%d lines identical", strings.Count(string(theirs), "\n"))
 }

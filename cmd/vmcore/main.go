@@ -7,6 +7,7 @@
 //	vmcore info [--json] DUMP [DUMP...]
 //	vmcore read DUMP PADDR LEN
 //	vmcore verify DUMP [DUMP...]
+//	vmcore dmesg [--partial] [--caller=false] [DUMP...]
 //
 // See docs/vmcore.md.
 package main

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/kdumpkit/kdumpkit/elfcore"
+	"github.com/kdumpkit/kdumpkit/internal/fakekernel"
 	"github.com/kdumpkit/kdumpkit/vmcore"
 )
 
@@ -187,5 +188,38 @@ func TestVerifyDamagedKdump(t *testing.T) {
 	os.WriteFile(path, good, 0o600)
 	if code, out, errOut := runCmd("verify", path); code != 0 || !strings.Contains(out, "pages verified, ok") {
 		t.Fatalf("undamaged: exit %d, %q %q", code, out, errOut)
+	}
+}
+
+// TestDmesgErrors: dumps the log cannot be read from fail with exit 1
+// and say why.
+func TestDmesgErrors(t *testing.T) {
+	path, _ := synthCore(t)
+	code, out, errOut := runCmd("dmesg", path)
+	if code != 1 || out != "" || !strings.Contains(errOut, "SYMBOL(init_top_pgt)") {
+		t.Errorf("no page tables: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
+	k := fakekernel.New(fakekernel.Config{Era: fakekernel.EraByName("6.1")})
+	k.Omit("SYMBOL(prb)")
+	name := filepath.Join(t.TempDir(), "fake.elf")
+	if err := os.WriteFile(name, k.ELF(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCmd("dmesg", name)
+	if code != 1 || !strings.Contains(errOut, "VMCOREINFO lacks [SYMBOL(prb) SYMBOL(log_buf) SYMBOL(log_buf_len)]") {
+		t.Errorf("no log symbols: exit %d, stderr %q", code, errOut)
+	}
+
+	k.DropVMCOREINFO()
+	if err := os.WriteFile(name, k.ELF(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCmd("dmesg", name)
+	if code != 1 || !strings.Contains(errOut, "no VMCOREINFO") {
+		t.Errorf("no VMCOREINFO: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, _ := runCmd("dmesg", "--bogus"); code != 2 {
+		t.Errorf("bad flag: exit %d", code)
 	}
 }
