@@ -11,6 +11,6 @@ require (
 
 require (
 	github.com/kr/fs v0.1.0 // indirect
-	github.com/pkg/sftp v1.13.12 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
+	github.com/pkg/sftp v1.13.12
+	golang.org/x/crypto v0.58.0
 )

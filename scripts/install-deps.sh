@@ -76,6 +76,9 @@ pkgs=(
 	debootstrap
 	# the LZO oracle for our own LZO1X code (cgo, test helpers only)
 	liblzo2-dev gcc
+	# targets: a real sshd on loopback (SFTP and exec+dd), and mkfs for
+	# the filesystem probe and loop-mounted ext4/xfs/btrfs tests
+	openssh-server openssh-client xfsprogs btrfs-progs
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update

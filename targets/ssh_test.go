@@ -1,0 +1,467 @@
+package targets
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kdumpkit/kdumpkit/codec"
+	"github.com/kdumpkit/kdumpkit/dump"
+	"github.com/kdumpkit/kdumpkit/elfcore"
+	"github.com/kdumpkit/kdumpkit/filter"
+	"github.com/kdumpkit/kdumpkit/kdumpfile"
+	"github.com/kdumpkit/kdumpkit/mem"
+	"github.com/kdumpkit/kdumpkit/vmcore"
+	"golang.org/x/crypto/ssh"
+)
+
+// engineSource is a synthetic ELF core of n pages (every third page zero,
+// the rest incompressible) and a plan keeping every stored page but
+// zero ones, for driving the real dump engine into targets.
+func engineSource(t testing.TB, n int) (vmcore.Dump, *filter.Plan) {
+	t.Helper()
+	data := payload(n*4096, 7)
+	for i := 0; i < n; i += 3 {
+		clear(data[i*4096 : (i+1)*4096])
+	}
+	img := elfcore.Build(0, []elfcore.Note{{Name: elfcore.NameCore, Type: elfcore.NTPRStatus, Desc: make([]byte, 16)}},
+		[]elfcore.Segment{{PAddr: 0x100000, Data: data}})
+	src, err := vmcore.OpenReaderAt(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := mem.NewBitmap(src.MaxPFN())
+	for pfn, ok := src.Stored().Next(0); ok; pfn, ok = src.Stored().Next(pfn + 1) {
+		keep.Set(pfn)
+	}
+	keep.Freeze()
+	// The kdump writer drops zero pages as it copies them at this level.
+	return src, &filter.Plan{Level: filter.ExcludeZero, MaxPFN: src.MaxPFN(), Keep: keep}
+}
+
+// localKdump writes the engine's output to a local file and returns it:
+// what every target must end up holding.
+func localKdump(t *testing.T, src vmcore.Dump, p *filter.Plan, m codec.Method) []byte {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "want")
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dump.WriteKdump(context.Background(), src, p, m, f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// captureTo runs the capture sequence against d: dmesg, vmcore through the
+// engine (kdump-compressed or flattened as the target needs), log.
+func captureTo(t *testing.T, d *Dump, src vmcore.Dump, p *filter.Plan, m codec.Method, wrap func(File) File) error {
+	t.Helper()
+	if err := d.WriteFile(DmesgName, strings.NewReader("Kernel panic - not syncing: sysrq triggered crash\n")); err != nil {
+		return err
+	}
+	f, err := d.CreateVmcore()
+	if err != nil {
+		return err
+	}
+	w := f
+	if wrap != nil {
+		w = wrap(f)
+	}
+	if d.Flattened() {
+		err = dump.WriteKdumpFlat(context.Background(), src, p, m, w)
+	} else {
+		err = dump.WriteKdump(context.Background(), src, p, m, w)
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if err := d.FinishVmcore(f); err != nil {
+		return err
+	}
+	return d.WriteFile(LogName, strings.NewReader("capture-init log\n"))
+}
+
+// checkDumpDir checks a finished dump directory on the server's disk:
+// names, modes, and the vmcore equal to want (rearranged first if flat).
+func checkDumpDir(t *testing.T, dir string, flat bool, want []byte) {
+	t.Helper()
+	vm := VmcoreName
+	if flat {
+		vm = VmcoreFlatName
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+		if m := mode(t, filepath.Join(dir, e.Name())); m != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", e.Name(), m)
+		}
+	}
+	wantNames := []string{LogName, vm, DmesgName}
+	slices.Sort(wantNames)
+	if got, wantNames := strings.Join(names, " "), strings.Join(wantNames, " "); got != wantNames {
+		t.Errorf("dump dir holds %s, want %s", got, wantNames)
+	}
+	if m := mode(t, dir); m != 0o700 {
+		t.Errorf("dump dir mode %v, want 0700", m)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, vm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flat {
+		if !kdumpfile.IsFlattened(got) {
+			t.Fatalf("%s is not a flattened stream", vm)
+		}
+		name := filepath.Join(t.TempDir(), "rearranged")
+		out, err := os.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := kdumpfile.Rearrange(bytes.NewReader(got), out); err != nil {
+			t.Fatalf("rearrange %s: %v", vm, err)
+		}
+		out.Close()
+		if got, err = os.ReadFile(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s (%d bytes) differs from the local engine output (%d bytes)", vm, len(got), len(want))
+	}
+}
+
+func TestSSHDSFTPDump(t *testing.T) {
+	s := startSSHD(t, true)
+	src, p := engineSource(t, 512)
+	want := localKdump(t, src, p, codec.Zlib)
+	root := filepath.Join(t.TempDir(), "var", "crash")
+	tg, err := DialSSH(testCtx(t), s.clientConfig(SSHAuto, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	if !tg.Seekable() {
+		t.Fatalf("%s: auto mode against a server with sftp is not seekable", tg)
+	}
+	if free, err := tg.Free("."); err != nil || free == 0 {
+		t.Fatalf("Free = %d, %v", free, err)
+	}
+	d, err := Begin(tg, Options{Host: "10.0.2.15", Time: crashTime, MinFree: 1 << 20, Estimate: uint64(len(want))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := captureTo(t, d, src, p, codec.Zlib, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkDumpDir(t, filepath.Join(root, d.Dir()), false, want)
+	if m := mode(t, root); m != 0o700 {
+		t.Errorf("created dump path mode %v, want 0700", m)
+	}
+
+	// Never clobber: creating or renaming onto an existing name fails.
+	if _, err := tg.Create(d.Dir() + "/" + VmcoreName); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Create over vmcore: %v, want fs.ErrExist", err)
+	}
+	if err := tg.Rename(d.Dir()+"/"+DmesgName, d.Dir()+"/"+VmcoreName); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Rename onto vmcore: %v, want fs.ErrExist", err)
+	}
+	checkDumpDir(t, filepath.Join(root, d.Dir()), false, want)
+
+	// A second dump in the same second, then retention over SFTP.
+	d2, err := Begin(tg, Options{Host: "10.0.2.15", Time: crashTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d2.Dir() != d.Dir()+".1" {
+		t.Fatalf("second dump dir %q", d2.Dir())
+	}
+	if err := captureTo(t, d2, src, p, codec.Zlib, nil); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := Prune(tg, "10.0.2.15", 1, d2.Dir())
+	if err != nil || len(removed) != 1 || removed[0] != d.Dir() {
+		t.Fatalf("Prune = %q, %v", removed, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, d.Dir())); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("pruned dump still there: %v", err)
+	}
+}
+
+func TestSSHDExecDump(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sftp bool
+		mode SSHMode
+	}{
+		{"auto-without-sftp", false, SSHAuto},
+		{"forced-exec", true, SSHExec},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startSSHD(t, tc.sftp)
+			src, p := engineSource(t, 512)
+			want := localKdump(t, src, p, codec.LZO)
+			root := filepath.Join(t.TempDir(), "crash")
+			tg, err := DialSSH(testCtx(t), s.clientConfig(tc.mode, root))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			if tg.Seekable() {
+				t.Fatalf("%s: exec target claims to be seekable", tg)
+			}
+			free, err := tg.Free(".")
+			if err != nil || free == 0 {
+				t.Fatalf("Free = %d, %v", free, err)
+			}
+			d, err := Begin(tg, Options{Host: "10.0.2.15", Time: crashTime, MinFree: 1, Estimate: uint64(len(want))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.Flattened() || d.VmcoreName() != VmcoreFlatName {
+				t.Fatalf("exec dump: flattened %v, name %q", d.Flattened(), d.VmcoreName())
+			}
+			if err := captureTo(t, d, src, p, codec.LZO, nil); err != nil {
+				t.Fatal(err)
+			}
+			checkDumpDir(t, filepath.Join(root, d.Dir()), true, want)
+
+			// A stream takes no writes behind its end.
+			f, err := tg.Create(d.Dir() + "/extra")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt([]byte("x"), 1); !errors.Is(err, ErrNotSeekable) {
+				t.Errorf("WriteAt past the stream end: %v, want ErrNotSeekable", err)
+			}
+			if _, err := f.WriteAt([]byte("ab"), 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write([]byte("c")); err == nil {
+				t.Errorf("write after Sync accepted")
+			}
+			f.Close()
+			if b, _ := os.ReadFile(filepath.Join(root, d.Dir(), "extra")); string(b) != "ab" {
+				t.Errorf("stream file holds %q, want \"ab\"", b)
+			}
+			if _, err := tg.Create(d.Dir() + "/" + VmcoreFlatName); !errors.Is(err, fs.ErrExist) {
+				t.Errorf("Create over vmcore.flat: %v, want fs.ErrExist", err)
+			}
+			if err := tg.Rename(d.Dir()+"/extra", d.Dir()+"/"+VmcoreFlatName); !errors.Is(err, fs.ErrExist) {
+				t.Errorf("Rename onto vmcore.flat: %v, want fs.ErrExist", err)
+			}
+			if _, err := Begin(tg, Options{Host: "10.0.2.15", Time: crashTime, MinFree: free * 4}); !errors.Is(err, ErrNoSpace) {
+				t.Errorf("Begin asking for 4x the free space: %v, want ErrNoSpace", err)
+			}
+			infos, err := List(tg)
+			if err != nil || len(infos) != 1 || !infos[0].Complete {
+				t.Fatalf("List = %+v, %v", infos, err)
+			}
+		})
+	}
+}
+
+// killAt is a File that kills the SSH server once, at the first write
+// reaching offset at, and restarts it after a pause: the transfer is cut
+// in the middle of the dump.
+type killAt struct {
+	File
+	at      int64
+	once    sync.Once
+	s       *sshd
+	restart sync.WaitGroup
+}
+
+func (k *killAt) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > k.at {
+		k.once.Do(func() {
+			k.s.kill()
+			k.restart.Add(1)
+			go func() {
+				defer k.restart.Done()
+				// Long enough for the client to find the port closed a
+				// few times and back off.
+				time.Sleep(700 * time.Millisecond)
+				k.s.start()
+			}()
+		})
+	}
+	return k.File.WriteAt(p, off)
+}
+
+// TestSSHDResume: sshd (and the connection's session process) killed in
+// the middle of the vmcore and restarted: the transfer reconnects, goes on
+// from where it stopped, and the vmcore is byte-identical to the one an
+// uninterrupted run writes.
+func TestSSHDResume(t *testing.T) {
+	s := startSSHD(t, true)
+	src, p := engineSource(t, 6144) // 24 MiB of pages, 16 MiB after zero pages are dropped
+	want := localKdump(t, src, p, codec.Raw)
+	root := t.TempDir()
+	cfg := s.clientConfig(SSHSFTP, root)
+	cfg.DialTimeout = 2 * time.Second
+	tg, err := DialSSH(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	d, err := Begin(tg, Options{Host: "10.0.2.15", Time: crashTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k *killAt
+	var vmFile *sftpFile
+	err = captureTo(t, d, src, p, codec.Raw, func(f File) File {
+		vmFile = f.(*sftpFile)
+		k = &killAt{File: f, at: int64(len(want)) / 2, s: s}
+		return k
+	})
+	k.restart.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDumpDir(t, filepath.Join(root, d.Dir()), false, want)
+	n := tg.(*sftpTarget).Reconnects()
+	if n < 1 {
+		t.Fatalf("no reconnect: the server was not killed during the transfer")
+	}
+	// Resumed, not restarted: only the write that was cut off went again.
+	if vmFile.resent == 0 || vmFile.resent > 4<<20 {
+		t.Errorf("%d bytes sent again after the reconnect, want the one cut-off write (> 0, at most 4 MiB)", vmFile.resent)
+	}
+	t.Logf("%d reconnects, %d of %d bytes sent again", n, vmFile.resent, len(want))
+}
+
+// TestSSHDDeadline: a server that goes away for good makes the write fail
+// once the capture deadline passes, with the vmcore kept as
+// vmcore-incomplete.
+func TestSSHDDeadline(t *testing.T) {
+	s := startSSHD(t, true)
+	root := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	cfg := s.clientConfig(SSHSFTP, root)
+	cfg.DialTimeout = time.Second
+	tg, err := DialSSH(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	d, err := Begin(tg, Options{Host: "10.0.2.15", Time: crashTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := d.CreateVmcore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(payload(1<<20, 3)); err != nil {
+		t.Fatal(err)
+	}
+	s.kill()
+	_, err = f.Write(payload(1<<20, 4))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("write with the server gone: %v, want a deadline error", err)
+	}
+	t.Logf("write after the server went away: %v", err)
+	f.Close()
+	st, err := os.Stat(filepath.Join(root, d.Dir(), VmcoreIncompleteName))
+	if err != nil || st.Size() != 1<<20 {
+		t.Fatalf("vmcore-incomplete after the failure: %v, %v", st, err)
+	}
+}
+
+func TestSSHDHostKey(t *testing.T) {
+	s := startSSHD(t, true)
+	otherKey, _ := newKey(t)
+	root := t.TempDir()
+	fp := ssh.FingerprintSHA256(s.hostKey)
+	for _, tc := range []struct {
+		name       string
+		knownHosts func() []string
+		wantMsg    []string
+	}{
+		{"changed", func() []string { return []string{s.knownHosts(otherKey)} },
+			[]string{"127.0.0.1", fp, ssh.FingerprintSHA256(otherKey), "known_hosts:1", "changed"}},
+		{"unknown", func() []string {
+			p := filepath.Join(t.TempDir(), "empty_known_hosts")
+			os.WriteFile(p, nil, 0o600)
+			return []string{p}
+		}, []string{"127.0.0.1", fp, "not in"}},
+		{"no-file", func() []string { return nil }, []string{"no known_hosts"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := s.clientConfig(SSHAuto, root)
+			cfg.KnownHosts = tc.knownHosts()
+			_, err := DialSSH(testCtx(t), cfg)
+			if !errors.Is(err, ErrHostKey) {
+				t.Fatalf("DialSSH: %v, want ErrHostKey", err)
+			}
+			for _, w := range tc.wantMsg {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			t.Logf("%v", err)
+		})
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("refused connections wrote %d entries", len(ents))
+	}
+}
+
+// TestSSHDKnownHostsAlgorithms: known_hosts holds only an RSA key for the
+// server while it prefers ed25519; the client asks for the key it can
+// check and connects.
+func TestSSHDKnownHostsAlgorithms(t *testing.T) {
+	s := startSSHD(t, true)
+	// Add an RSA host key to the server, listed second.
+	rsaKey := filepath.Join(s.dir, "host_rsa")
+	if out, err := execCommand("ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", rsaKey); err != nil {
+		t.Skipf("ssh-keygen: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(s.config)
+	os.WriteFile(s.config, append(b, []byte("HostKey "+rsaKey+"\n")...), 0o600)
+	s.kill()
+	s.start()
+	pubText, err := os.ReadFile(rsaKey + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(pubText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.clientConfig(SSHSFTP, t.TempDir())
+	cfg.KnownHosts = []string{s.knownHosts(pub)}
+	tg, err := DialSSH(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.Close()
+}
+
+var _ io.WriterAt = File(nil)
