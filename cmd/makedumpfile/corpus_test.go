@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +16,7 @@ import (
 	"github.com/kdumpkit/kdumpkit/codec"
 	"github.com/kdumpkit/kdumpkit/internal/corpus"
 	"github.com/kdumpkit/kdumpkit/internal/dumptest"
+	"github.com/kdumpkit/kdumpkit/internal/oracle"
 	"github.com/kdumpkit/kdumpkit/vmcore"
 )
 
@@ -311,5 +316,119 @@ func TestCorpusFullFilesystemRoot(t *testing.T) {
 	t.Logf("%d bytes on a 64 MiB tmpfs: %d pages intact, %d lost", st.Size(), intact, lost)
 	if intact < 10000 {
 		t.Errorf("only %d pages intact", intact)
+	}
+}
+
+// TestCorpusDumpDmesg: --dump-dmesg writes the log file, refuses an
+// existing one without -f, and with -F writes to standard output; the
+// log equals vmcore dmesg's (itself byte-identical to the C tools', see
+// package kernel) and, without caller fields, the C makedumpfile 1.7.2's.
+func TestCorpusDumpDmesg(t *testing.T) {
+	c, src := corpusSource(t)
+	dir := t.TempDir()
+	log := filepath.Join(dir, "dmesg.txt")
+	stdout, _ := mustRun(t, 0, nil, "--dump-dmesg", src, log)
+	if !strings.HasSuffix(stdout, "\nThe dmesg log is saved to "+log+".\n\nmakedumpfile Completed.\n") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	ours, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(log); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", st.Mode())
+	}
+	theirs := filepath.Join(dir, "c.txt")
+	if out, err := exec.Command(dumptest.CMakedumpfile(t), "--dump-dmesg", src, theirs).CombinedOutput(); err != nil {
+		t.Fatalf("C makedumpfile: %v\n%s", err, out)
+	}
+	cLog, err := os.ReadFile(theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1.7.2 prints no caller field: strip ours ("[      T0] ") to compare.
+	stripped := regexp.MustCompile(`(?m)^(\[[ 0-9]+\.[0-9]{6}\] )\[ *[TC][0-9]+\] `).ReplaceAll(ours, []byte("$1"))
+	if !bytes.Equal(stripped, cLog) {
+		t.Errorf("without caller fields ours (%d bytes) differs from makedumpfile 1.7.2's (%d bytes)", len(stripped), len(cLog))
+	}
+	if bytes.Equal(stripped, ours) {
+		t.Errorf("no caller fields in ours, although 6.1 records callers")
+	}
+	t.Logf("%d lines", bytes.Count(ours, []byte("\n")))
+
+	_, stderr := mustRun(t, 1, nil, "--dump-dmesg", src, log)
+	if !strings.Contains(stderr, "exists") {
+		t.Errorf("existing file: %s", stderr)
+	}
+	mustRun(t, 0, nil, "-f", "--dump-dmesg", "--partial-dmesg", c.Path("makedumpfile-l-d31.kdump"), log)
+	sameFile(t, log, filepath.Join(dir, "dmesg.txt"))
+
+	var out, msgs bytes.Buffer
+	if code := run([]string{"-F", "--dump-dmesg", c.Path("makedumpfile-F-c-d31.flat")}, nil, &out, &msgs); code != 0 {
+		t.Fatalf("-F --dump-dmesg: exit %d\n%s", code, msgs.String())
+	}
+	if !bytes.Equal(out.Bytes(), ours) || !strings.Contains(msgs.String(), "saved to STDOUT") {
+		t.Errorf("-F --dump-dmesg: %d bytes on stdout, messages:\n%s", out.Len(), msgs.String())
+	}
+}
+
+// TestCorpusVMCOREINFOFile: -i with the corpus's VMCOREINFO text gives
+// the same dump; a file with another OSRELEASE is refused with exit 2,
+// as makedumpfile's check_release does.
+func TestCorpusVMCOREINFOFile(t *testing.T) {
+	c, src := corpusSource(t)
+	dir := t.TempDir()
+	info := c.Path("vmcoreinfo.txt")
+	out := filepath.Join(dir, "dump")
+	mustRun(t, 0, nil, "-l", "-d", "31", "-i", info, src, out)
+	sameFile(t, out, c.Path("makedumpfile-l-d31.kdump"))
+
+	b, err := os.ReadFile(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.txt")
+	re := regexp.MustCompile(`(?m)^OSRELEASE=.*$`)
+	if err := os.WriteFile(other, re.ReplaceAll(b, []byte("OSRELEASE=5.10.0-99-amd64")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr := mustRun(t, 2, nil, "-l", "-d", "31", "-i", other, src, filepath.Join(dir, "dump2"))
+	if !strings.Contains(stderr, "don't match") || !strings.HasSuffix(stdout, "makedumpfile Failed.\n") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	mustRun(t, 2, nil, "--dump-dmesg", "-i", other, src, filepath.Join(dir, "log"))
+}
+
+// TestCorpusMemUsage: --mem-usage's table has the page counts of the C
+// tool's -d 31 --show-stats report of the same dump.
+func TestCorpusMemUsage(t *testing.T) {
+	c, src := corpusSource(t)
+	stdout, _ := mustRun(t, 0, nil, "--mem-usage", src)
+	if strings.Contains(stdout, "Completed") {
+		t.Errorf("--mem-usage printed the completion line, which the C tool does not:\n%s", stdout)
+	}
+	b, err := os.ReadFile(c.Path("makedumpfile-l-d31.stats.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := oracle.ParseStats(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range []struct {
+		name string
+		n    uint64
+	}{
+		{"ZERO", st.Zero}, {"NON_PRI_CACHE", st.NonPrivateCache}, {"PRI_CACHE", st.PrivateCache},
+		{"USER", st.UserData}, {"FREE", st.Free}, {"KERN_DATA", st.Remaining},
+	} {
+		re := regexp.MustCompile(`(?m)^` + row.name + `\t+(\d+) `)
+		m := re.FindStringSubmatch(stdout)
+		if m == nil || m[1] != strconv.FormatUint(row.n, 10) {
+			t.Errorf("%s: got %v, the C tool counted %d", row.name, m, row.n)
+		}
+	}
+	if !strings.Contains(stdout, fmt.Sprintf("Total pages on system:\t%-16d\n", st.Original)) {
+		t.Errorf("total pages: want %d in\n%s", st.Original, stdout)
 	}
 }

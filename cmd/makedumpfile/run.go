@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/kdumpkit/kdumpkit/codec"
+	"github.com/kdumpkit/kdumpkit/collector"
 	"github.com/kdumpkit/kdumpkit/dump"
 	"github.com/kdumpkit/kdumpkit/filter"
 	"github.com/kdumpkit/kdumpkit/kdumpfile"
@@ -30,62 +31,67 @@ type messages struct {
 }
 
 func (m *messages) msg(format string, a ...any) {
-	if m.level&mlCommon != 0 {
+	if m.level&collector.MLCommon != 0 {
 		fmt.Fprintf(m.out, format, a...)
 	}
 }
 
 func (m *messages) debug(format string, a ...any) {
-	if m.level&mlDebug != 0 {
+	if m.level&collector.MLDebug != 0 {
 		fmt.Fprintf(m.out, format, a...)
 	}
 }
 
-func (m *messages) reporting() bool { return m.level&mlReport != 0 }
+func (m *messages) reporting() bool { return m.level&collector.MLReport != 0 }
 
 func (m *messages) errorf(format string, a ...any) {
-	if m.level&mlError != 0 {
+	if m.level&collector.MLError != 0 {
 		fmt.Fprintf(m.err, "makedumpfile: "+format+"\n", a...)
 	}
 }
 
 func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg, err := parseArgs(args)
+	cfg, err := collector.Parse(args)
 	if err != nil {
-		m := &messages{out: stdout, err: stderr, level: defaultMessageLevel}
+		m := &messages{out: stdout, err: stderr, level: collector.DefaultMessageLevel}
 		if mentionsFlatten(args) {
 			m.out = stderr
 		}
 		m.errorf("%v", err)
-		var ue *usageError
+		var ue *collector.UsageError
 		if errors.As(err, &ue) {
 			m.msg(invalidParams)
 		}
 		m.msg("\nmakedumpfile Failed.\n")
 		return 1
 	}
-	switch cfg.mode {
-	case modeHelp:
+	switch cfg.Mode {
+	case collector.ModeHelp:
 		fmt.Fprint(stdout, usage)
 		return 0
-	case modeVersion:
+	case collector.ModeVersion:
 		printVersion(stdout)
 		return 0
 	}
-	if cfg.checkOnly {
+	if cfg.CheckOnly {
 		return 0
 	}
-	m := &messages{out: stdout, err: stderr, level: cfg.msgLevel}
-	if cfg.flatten {
+	m := &messages{out: stdout, err: stderr, level: cfg.MessageLevel}
+	if cfg.Flatten {
 		m.out = stderr
 	}
 	r := &runner{cfg: cfg, m: m, stdin: stdin, stdout: stdout}
 	if err := r.run(context.Background()); err != nil {
 		m.errorf("%v", err)
 		m.msg("\nmakedumpfile Failed.\n")
+		if errors.Is(err, errWrongRelease) {
+			return 2
+		}
 		return 1
 	}
-	m.msg("\nmakedumpfile Completed.\n")
+	if cfg.Mode != collector.ModeMemUsage {
+		m.msg("\nmakedumpfile Completed.\n")
+	}
 	return 0
 }
 
@@ -106,7 +112,7 @@ func mentionsFlatten(args []string) bool {
 
 // runner executes a checked config.
 type runner struct {
-	cfg    *config
+	cfg    *collector.Options
 	m      *messages
 	stdin  io.Reader
 	stdout io.Writer
@@ -115,11 +121,15 @@ type runner struct {
 }
 
 func (r *runner) run(ctx context.Context) error {
-	switch r.cfg.mode {
-	case modeRearrange:
+	switch r.cfg.Mode {
+	case collector.ModeRearrange:
 		return r.rearrange()
-	case modeReassemble:
+	case collector.ModeReassemble:
 		return r.reassemble()
+	case collector.ModeDumpDmesg:
+		return r.dumpDmesg()
+	case collector.ModeMemUsage:
+		return r.memUsage()
 	default:
 		return r.create(ctx)
 	}
@@ -136,25 +146,13 @@ type output struct {
 	w       io.WriterAt
 }
 
-// outputNames are the files the config writes.
-func (c *config) outputNames() []string {
-	switch {
-	case c.mode == modeSplit:
-		return c.dumpfiles
-	case c.flatten:
-		return nil
-	default:
-		return []string{c.dumpfile}
-	}
-}
-
 // checkOutputs fails early, before filtering, when an output exists and
 // -f was not given.
 func (r *runner) checkOutputs() error {
-	if r.cfg.dryRun || r.cfg.force {
+	if r.cfg.DryRun || r.cfg.Force {
 		return nil
 	}
-	for _, name := range r.cfg.outputNames() {
+	for _, name := range r.cfg.OutputNames() {
 		if _, err := os.Lstat(name); err == nil {
 			return fmt.Errorf("%s exists; use -f to overwrite it", name)
 		}
@@ -168,9 +166,9 @@ func (r *runner) checkOutputs() error {
 func (r *runner) openOutput(name string) (*output, error) {
 	o := &output{name: name}
 	var base io.WriterAt = discardWriterAt{}
-	if !r.cfg.dryRun {
+	if !r.cfg.DryRun {
 		flags := os.O_RDWR | os.O_CREATE | os.O_EXCL
-		if r.cfg.force {
+		if r.cfg.Force {
 			flags = os.O_RDWR | os.O_CREATE | os.O_TRUNC
 		}
 		f, err := os.OpenFile(name, flags, 0o600)
@@ -184,8 +182,8 @@ func (r *runner) openOutput(name string) (*output, error) {
 	}
 	o.count = &countingWriterAt{w: base}
 	o.w = o.count
-	if r.cfg.limit > 0 {
-		o.w = kdumpfile.LimitWriterAt(o.count, r.cfg.limit)
+	if r.cfg.Limit > 0 {
+		o.w = kdumpfile.LimitWriterAt(o.count, r.cfg.Limit)
 	}
 	r.outs = append(r.outs, o)
 	return o, nil
@@ -250,26 +248,26 @@ func (r *runner) create(ctx context.Context) error {
 	if err := r.checkOutputs(); err != nil {
 		return err
 	}
-	src, err := vmcore.OpenWith(cfg.vmcore, vmcore.Options{NoMmap: cfg.noMmap})
+	orig, src, err := r.openInput()
 	if err != nil {
 		return err
 	}
-	defer src.Close()
+	defer orig.Close()
 	if err := r.checkNotInput(); err != nil {
 		return err
 	}
-	if f := src.Format(); cfg.elf && f != vmcore.FormatELF && f != vmcore.FormatFlattenedELF {
-		return fmt.Errorf("%s is a %s dump: %w", cfg.vmcore, f, dump.ErrNeedELFInput)
+	if f := src.Format(); cfg.ELF && f != vmcore.FormatELF && f != vmcore.FormatFlattenedELF {
+		return fmt.Errorf("%s is a %s dump: %w", cfg.VMCORE, f, dump.ErrNeedELFInput)
 	}
 	// Refiltering a kdump file: its pages are already gone, so its
 	// level is part of ours (makedumpfile's update_dump_level).
 	var inLevel filter.Level
-	if x, ok := src.(interface{ DumpLevel() int }); ok && x.DumpLevel() > 0 && x.DumpLevel() <= int(filter.MaxLevel) {
+	if x, ok := orig.(interface{ DumpLevel() int }); ok && x.DumpLevel() > 0 && x.DumpLevel() <= int(filter.MaxLevel) {
 		inLevel = filter.Level(x.DumpLevel())
 	}
-	for i, level := range cfg.levels {
+	for i, level := range cfg.Levels {
 		if level|inLevel != level {
-			r.m.msg("dump_level is changed to %d, because %s was created by dump_level(%d).\n", level|inLevel, cfg.vmcore, inLevel)
+			r.m.msg("dump_level is changed to %d, because %s was created by dump_level(%d).\n", level|inLevel, cfg.VMCORE, inLevel)
 			level |= inLevel
 		}
 		r.m.debug("dump_level: %d\n", level)
@@ -277,21 +275,23 @@ func (r *runner) create(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		werr := r.writeLevel(ctx, src, p)
-		if werr != nil && noSpace(werr) && i+1 < len(cfg.levels) && !cfg.flatten {
+		// The output is written from the dump as opened: with -i its
+		// header still carries the dump's own notes, as the C tool's.
+		werr := r.writeLevel(ctx, orig, p)
+		if werr != nil && noSpace(werr) && i+1 < len(cfg.Levels) && !cfg.Flatten {
 			r.m.errorf("%v", werr)
 			if err := r.removeOutputs(); err != nil {
 				return err
 			}
-			r.m.msg("Retry to create a dumpfile by dump_level(%d).\n", cfg.levels[i+1])
+			r.m.msg("Retry to create a dumpfile by dump_level(%d).\n", cfg.Levels[i+1])
 			continue
 		}
 		if werr == nil || errors.Is(werr, mem.ErrLost) {
 			r.report(p)
 		}
 		if werr != nil {
-			if errors.Is(werr, mem.ErrLost) && len(r.outs) > 0 && !cfg.dryRun {
-				r.m.msg("\nThe dumpfile %s is incomplete: it is marked so in its header, and the pages written before the failure are readable.\n", strings.Join(cfg.outputNames(), ", "))
+			if errors.Is(werr, mem.ErrLost) && len(r.outs) > 0 && !cfg.DryRun {
+				r.m.msg("\nThe dumpfile %s is incomplete: it is marked so in its header, and the pages written before the failure are readable.\n", strings.Join(cfg.OutputNames(), ", "))
 			}
 			return werr
 		}
@@ -303,11 +303,11 @@ func (r *runner) create(ctx context.Context) error {
 
 // checkNotInput refuses -f on the input file itself.
 func (r *runner) checkNotInput() error {
-	in, err := os.Stat(r.cfg.vmcore)
+	in, err := os.Stat(r.cfg.VMCORE)
 	if err != nil {
 		return nil
 	}
-	for _, name := range r.cfg.outputNames() {
+	for _, name := range r.cfg.OutputNames() {
 		if out, err := os.Stat(name); err == nil && os.SameFile(in, out) {
 			return fmt.Errorf("%s is VMCORE itself", name)
 		}
@@ -319,37 +319,37 @@ func (r *runner) checkNotInput() error {
 // they share into p.Counts.Zero for --show-stats.
 func (r *runner) writeLevel(ctx context.Context, src vmcore.Dump, p *filter.Plan) error {
 	switch {
-	case r.cfg.flatten:
+	case r.cfg.Flatten:
 		return r.writeFlat(ctx, src, p)
-	case r.cfg.mode == modeSplit:
+	case r.cfg.Mode == collector.ModeSplit:
 		return r.writeSplit(ctx, src, p)
 	}
 	return r.writeFile(ctx, src, p)
 }
 
 func (r *runner) writeFile(ctx context.Context, src vmcore.Dump, p *filter.Plan) error {
-	o, err := r.openOutput(r.cfg.dumpfile)
+	o, err := r.openOutput(r.cfg.DumpFile)
 	if err != nil {
 		return err
 	}
-	if r.cfg.elf {
+	if r.cfg.ELF {
 		err = dump.WriteELF(ctx, src, p, o.w)
 	} else {
-		err = dump.WriteKdump(ctx, src, p, r.cfg.method, o.w)
+		err = dump.WriteKdump(ctx, src, p, r.cfg.Codec, o.w)
 	}
 	return errors.Join(err, r.closeOutputs())
 }
 
 func (r *runner) writeSplit(ctx context.Context, src vmcore.Dump, p *filter.Plan) error {
-	outs := make([]io.WriterAt, len(r.cfg.dumpfiles))
-	for i, name := range r.cfg.dumpfiles {
+	outs := make([]io.WriterAt, len(r.cfg.DumpFiles))
+	for i, name := range r.cfg.DumpFiles {
 		o, err := r.openOutput(name)
 		if err != nil {
 			return errors.Join(err, r.closeOutputs())
 		}
 		outs[i] = o.w
 	}
-	block := r.cfg.splitBlock
+	block := r.cfg.SplitBlock
 	if block != 0 {
 		ps := int64(src.PageSize())
 		if block < ps {
@@ -357,7 +357,7 @@ func (r *runner) writeSplit(ctx context.Context, src vmcore.Dump, p *filter.Plan
 		}
 		block -= block % ps
 	}
-	err := dump.WriteKdumpSplit(ctx, src, p, r.cfg.method, outs, dump.SplitOptions{BlockSize: block})
+	err := dump.WriteKdumpSplit(ctx, src, p, r.cfg.Codec, outs, dump.SplitOptions{BlockSize: block})
 	return errors.Join(err, r.closeOutputs())
 }
 
@@ -365,7 +365,7 @@ func (r *runner) writeSplit(ctx context.Context, src vmcore.Dump, p *filter.Plan
 // WriteKdumpFlat does the same without -L and ELF.
 func (r *runner) writeFlat(ctx context.Context, src vmcore.Dump, p *filter.Plan) error {
 	var out io.Writer = r.stdout
-	if r.cfg.dryRun {
+	if r.cfg.DryRun {
 		out = io.Discard
 	}
 	fw, err := kdumpfile.NewFlatWriter(out)
@@ -374,14 +374,14 @@ func (r *runner) writeFlat(ctx context.Context, src vmcore.Dump, p *filter.Plan)
 	}
 	o := &output{name: "STDOUT", count: &countingWriterAt{w: fw}}
 	o.w = o.count
-	if r.cfg.limit > 0 {
-		o.w = kdumpfile.LimitWriterAt(o.count, r.cfg.limit)
+	if r.cfg.Limit > 0 {
+		o.w = kdumpfile.LimitWriterAt(o.count, r.cfg.Limit)
 	}
 	r.outs = append(r.outs, o)
-	if r.cfg.elf {
+	if r.cfg.ELF {
 		err = dump.WriteELF(ctx, src, p, o.w)
 	} else {
-		err = dump.WriteKdump(ctx, src, p, r.cfg.method, o.w)
+		err = dump.WriteKdump(ctx, src, p, r.cfg.Codec, o.w)
 	}
 	// The end marker goes out after an error too (unless the stream
 	// itself failed), so that the pages before it can be used.
@@ -403,13 +403,13 @@ func (r *runner) report(p *filter.Plan) {
 func (r *runner) saved() {
 	cfg := r.cfg
 	switch {
-	case cfg.flatten:
+	case cfg.Flatten:
 		r.m.msg("\nThe dumpfile is saved to STDOUT.\n")
-	case cfg.mode == modeSplit:
-		names := cfg.dumpfiles
+	case cfg.Mode == collector.ModeSplit:
+		names := cfg.DumpFiles
 		r.m.msg("\nThe dumpfiles are saved to %s, and %s.\n", strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 	default:
-		r.m.msg("\nThe dumpfile is saved to %s.\n", cfg.dumpfile)
+		r.m.msg("\nThe dumpfile is saved to %s.\n", cfg.DumpFile)
 	}
 }
 
@@ -423,18 +423,18 @@ func (r *runner) rearrange() error {
 	if err != nil {
 		return fmt.Errorf("standard input: %w", err)
 	}
-	o, err := r.openOutput(r.cfg.dumpfile)
+	o, err := r.openOutput(r.cfg.DumpFile)
 	if err != nil {
 		return err
 	}
 	err = kdumpfile.Rearrange(in, o.w)
 	if err = errors.Join(err, r.closeOutputs()); err != nil {
-		if !r.cfg.dryRun {
-			r.m.msg("\nThe file %s holds what arrived before the failure; it is not marked incomplete.\n", r.cfg.dumpfile)
+		if !r.cfg.DryRun {
+			r.m.msg("\nThe file %s holds what arrived before the failure; it is not marked incomplete.\n", r.cfg.DumpFile)
 		}
 		return err
 	}
-	r.m.msg("\nThe dumpfile is saved to %s.\n", r.cfg.dumpfile)
+	r.m.msg("\nThe dumpfile is saved to %s.\n", r.cfg.DumpFile)
 	return nil
 }
 
@@ -445,7 +445,7 @@ func (r *runner) reassemble() error {
 		return err
 	}
 	var files []*kdumpfile.File
-	for _, name := range r.cfg.members {
+	for _, name := range r.cfg.Members {
 		fh, err := os.Open(name)
 		if err != nil {
 			return err
@@ -465,18 +465,18 @@ func (r *runner) reassemble() error {
 	if err != nil {
 		return err
 	}
-	o, err := r.openOutput(r.cfg.dumpfile)
+	o, err := r.openOutput(r.cfg.DumpFile)
 	if err != nil {
 		return err
 	}
 	err = kdumpfile.Reassemble(set, o.w)
 	if err = errors.Join(err, r.closeOutputs()); err != nil {
 		if errors.Is(err, mem.ErrLost) {
-			r.m.msg("\nThe dumpfile %s is incomplete: it is marked so in its header.\n", r.cfg.dumpfile)
+			r.m.msg("\nThe dumpfile %s is incomplete: it is marked so in its header.\n", r.cfg.DumpFile)
 		}
 		return err
 	}
-	r.m.msg("\nThe dumpfile is saved to %s.\n", r.cfg.dumpfile)
+	r.m.msg("\nThe dumpfile is saved to %s.\n", r.cfg.DumpFile)
 	return nil
 }
 

@@ -23,6 +23,12 @@ const usage = `Usage:
   Reassemble multiple DUMPFILEs:
   # makedumpfile --reassemble DUMPFILE1 DUMPFILE2 [DUMPFILE3 ..] DUMPFILE
 
+  Extracting the kernel log (dmesg):
+  # makedumpfile --dump-dmesg [--partial-dmesg] [-i VMCOREINFO] VMCORE LOGFILE
+
+  Showing the page counts per class:
+  # makedumpfile --mem-usage VMCORE
+
   VMCORE may be /proc/vmcore, an ELF core, a kdump-compressed file (to
   filter it again), a flattened stream or the files of a --split set.
 
@@ -89,18 +95,42 @@ Available options:
   [--non-mmap]:
       Read /proc/vmcore with read(2) instead of mmap(2).
 
+  [-i VMCOREINFO]:
+      Use the VMCOREINFO text in this file (the kernel's
+      /sys/kernel/vmcoreinfo note, or the C tool's -g output) instead of
+      the note in VMCORE. When the kernel release in VMCORE's memory is not
+      the file's OSRELEASE, makedumpfile fails with exit status 2.
+
+  [--dump-dmesg]:
+      Write the kernel log of VMCORE to LOGFILE, as "[    1.234567] text"
+      lines (lockless printk ring buffer, printk_log records or the plain
+      log_buf of old kernels). The caller field "[    T123] " follows the
+      time when the kernel recorded callers, as in makedumpfile 1.7.5+.
+
+  [--partial-dmesg]:
+      With --dump-dmesg: only the messages since the log was last cleared.
+
+  [--mem-usage]:
+      Print the number of pages of each class (zero, cache, user, free,
+      kernel data) of VMCORE and whether a dump level can exclude them.
+
+  [--num-threads N], [--cyclic-buffer KB], [--work-dir DIR], [-b ORDER]:
+      Accepted for compatibility; kdumpkit's engine sizes its threads and
+      buffers itself.
+
   [-v]:
       Show the version.
 
   [-h, --help]:
       Show this text.
 
-Not supported yet: -x, -i, -g, -e, -b, --config, --work-dir, --num-threads,
---cyclic-buffer, --dump-dmesg, --partial-dmesg, --mem-usage, --vtop.
-Not supported: Xen (-X, --xen-syms, --xen-vmcoreinfo, --xen_phys_start),
-sadump (--diskset) and eppic (--eppic).
+Not supported (each fails with exit status 1 and says why): the options
+that need a vmlinux's DWARF debug information (-x, -g, --config), -e,
+--vtop, Xen (-X, --xen-syms, --xen-vmcoreinfo, --xen_phys_start), sadump
+(--diskset) and eppic (--eppic).
 
-Exit status: 0 on success; 1 on any failure, an incomplete dump included.
+Exit status: 0 on success; 1 on any failure, an incomplete dump included;
+2 when the -i VMCOREINFO file is for another kernel release.
 See docs/makedumpfile.md.
 `
 

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/kdumpkit/kdumpkit/kernel"
+)
+
+// dumpDmesg is --dump-dmesg [--partial-dmesg] VMCORE LOGFILE (or -F
+// VMCORE, to standard output): the kernel log as makedumpfile 1.7.5 and
+// later write it, the caller field included when the kernel recorded
+// callers. A corrupt log buffer writes the messages before the fault,
+// keeps the file and fails, as the C tool does.
+func (r *runner) dumpDmesg() error {
+	if err := r.checkOutputs(); err != nil {
+		return err
+	}
+	orig, src, err := r.openInput()
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	note := src.VMCOREINFO()
+	if note == nil {
+		return fmt.Errorf("%s has no VMCOREINFO note, which the kernel log is found with (-i gives one)", r.cfg.VMCORE)
+	}
+	vi, err := kernel.ParseVMCOREINFO(note)
+	if err != nil {
+		return err
+	}
+	x, err := kernel.NewX86_64(vi, src)
+	if err != nil {
+		return err
+	}
+	log, err := kernel.ReadLog(vi, x, kernel.LogOptions{Partial: r.cfg.PartialDmesg})
+	if log == nil {
+		return err
+	}
+	r.m.debug("kernel log: %s, %d records\n", log.Format, len(log.Records))
+	var w io.Writer = r.stdout
+	name := "STDOUT"
+	if !r.cfg.Flatten {
+		o, oerr := r.openOutput(r.cfg.DumpFile)
+		if oerr != nil {
+			return oerr
+		}
+		w, name = o.f, r.cfg.DumpFile
+	}
+	werr := log.WriteDmesg(w, kernel.DmesgOptions{CallerID: true})
+	if err = errors.Join(err, werr, r.closeOutputs()); err != nil {
+		return err
+	}
+	r.m.msg("\nThe dmesg log is saved to %s.\n", name)
+	return nil
+}
