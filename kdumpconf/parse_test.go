@@ -443,3 +443,77 @@ func TestBadFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestExample: the shipped kdump.conf.example parses cleanly, and so does
+// each commented-out directive in it when enabled on its own (beside an
+// ssh target unless it is a target itself).
+func TestExample(t *testing.T) {
+	const name = "../kdump.conf.example"
+	cfg, err := ParseFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("warnings: %v", cfg.Warnings)
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(l, "#") || len(l) < 2 || l[1] < 'a' || l[1] > 'z' {
+			continue
+		}
+		line := l[1:]
+		words, err := splitLine(line)
+		if err != nil || len(words) < 2 {
+			continue
+		}
+		d, ok := directives[words[0]]
+		if !ok {
+			t.Errorf("example mentions unknown directive: %s", line)
+			continue
+		}
+		text := "ssh a@b.example\n" + line + "\n"
+		if d.key == "target" {
+			text = line + "\n"
+		}
+		n++
+		if _, err := parseString(t, text); err != nil {
+			t.Errorf("example line %q: %v", line, err)
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d commented directives found in the example", n)
+	}
+}
+
+// TestDocsInStep: every directive is documented in the man page and
+// shown in the example.
+func TestDocsInStep(t *testing.T) {
+	man, err := os.ReadFile("../docs/kdump.conf.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../kdump.conf.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range directives {
+		if d.key == "target" && name != "raw" && name != "nfs" && name != "ssh" {
+			continue // file system types are documented as a list
+		}
+		if !bytes.Contains(man, []byte("`"+name+"`")) {
+			t.Errorf("docs/kdump.conf.md does not document %s", name)
+		}
+		if name != "virtiofs" && !bytes.Contains(example, []byte(name+" ")) {
+			t.Errorf("kdump.conf.example does not show %s", name)
+		}
+	}
+	for _, fs := range FSTypes {
+		if !bytes.Contains(man, []byte("`"+fs+"`")) {
+			t.Errorf("docs/kdump.conf.md does not list %s", fs)
+		}
+	}
+}
