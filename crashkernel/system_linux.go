@@ -116,6 +116,13 @@ type BootloaderResult struct {
 // /boot/grub/grub.cfg). Command output goes to the returned error when a
 // command fails.
 func ApplyBootloader(ctx context.Context, kernel string, specs []Spec) (BootloaderResult, error) {
+	return ApplyBootloaderAt(ctx, "/", kernel, specs)
+}
+
+// ApplyBootloaderAt is ApplyBootloader writing the drop-in under root
+// (the commands, found in $PATH, still act on the running system; tests
+// put stand-ins first in $PATH).
+func ApplyBootloaderAt(ctx context.Context, root, kernel string, specs []Spec) (BootloaderResult, error) {
 	if _, err := exec.LookPath("grubby"); err == nil {
 		cmds, err := GrubbyArgs(kernel, specs)
 		if err != nil {
@@ -130,8 +137,8 @@ func ApplyBootloader(ctx context.Context, kernel string, specs []Spec) (Bootload
 		}
 		return res, nil
 	}
-	changed, err := WriteGrubDropIn("/", specs)
-	res := BootloaderResult{Method: "grub.d", File: "/" + GrubDropInPath, Changed: changed}
+	changed, err := WriteGrubDropIn(root, specs)
+	res := BootloaderResult{Method: "grub.d", File: filepath.Join(root, GrubDropInPath), Changed: changed}
 	if err != nil {
 		return res, err
 	}
