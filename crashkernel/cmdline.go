@@ -60,7 +60,7 @@ func last(entries []Entry, suf Suffix) (string, bool) {
 type Arch struct {
 	Name string
 	// HighLow: the kernel reads crashkernel=,high and ,low (x86_64,
-	// arm64, riscv64, loongarch64); elsewhere only the plain form counts.
+	// arm64, riscv64); elsewhere only the plain form counts.
 	HighLow bool
 	// DefaultLow is reserved below 4 GiB with crashkernel=,high when no
 	// ,low is given (and when a plain reservation falls back above 4 GiB).
@@ -69,11 +69,11 @@ type Arch struct {
 
 // Arches the kernel facts are known for, by GOARCH name.
 var Arches = map[string]Arch{
-	// x86: max(swiotlb default 64M + 8M, 256M).
+	// x86_64: max(swiotlb size + 8M, 256M); 256M unless swiotlb= raises
+	// the bounce buffer above 248M.
 	"amd64":   {Name: "x86_64", HighLow: true, DefaultLow: 256 * M},
 	"arm64":   {Name: "aarch64", HighLow: true, DefaultLow: 128 * M},
 	"riscv64": {Name: "riscv64", HighLow: true, DefaultLow: 128 * M},
-	"loong64": {Name: "loongarch64", HighLow: true, DefaultLow: 128 * M},
 	"ppc64le": {Name: "ppc64le"},
 	"s390x":   {Name: "s390x"},
 }
