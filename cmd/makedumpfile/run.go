@@ -80,7 +80,8 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if cfg.Flatten {
 		m.out = stderr
 	}
-	r := &runner{cfg: cfg, m: m, stdin: stdin, stdout: stdout}
+	r := &runner{cfg: cfg, m: m, stdin: stdin, stdout: stdout,
+		progress: newProgress(stderr, cfg.MessageLevel&collector.MLProgress != 0)}
 	if err := r.run(context.Background()); err != nil {
 		m.errorf("%v", err)
 		m.msg("\nmakedumpfile Failed.\n")
@@ -117,7 +118,8 @@ type runner struct {
 	stdin  io.Reader
 	stdout io.Writer
 
-	outs []*output // the files being written
+	outs     []*output // the files being written
+	progress *progress
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -275,9 +277,15 @@ func (r *runner) create(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		r.progress.finish(stepHoles, false)
+		r.progress.finish(stepExclude, false)
+		r.progress.begin()
 		// The output is written from the dump as opened: with -i its
 		// header still carries the dump's own notes, as the C tool's.
 		werr := r.writeLevel(ctx, orig, p)
+		if werr == nil {
+			r.progress.finish(stepCopy, true)
+		}
 		if werr != nil && noSpace(werr) && i+1 < len(cfg.Levels) && !cfg.Flatten {
 			r.m.errorf("%v", werr)
 			if err := r.removeOutputs(); err != nil {
@@ -335,7 +343,7 @@ func (r *runner) writeFile(ctx context.Context, src vmcore.Dump, p *filter.Plan)
 	if r.cfg.ELF {
 		err = dump.WriteELF(ctx, src, p, o.w)
 	} else {
-		err = dump.WriteKdump(ctx, src, p, r.cfg.Codec, o.w)
+		err = dump.WriteKdumpWith(ctx, src, p, r.cfg.Codec, o.w, r.engineOptions())
 	}
 	return errors.Join(err, r.closeOutputs())
 }
@@ -357,7 +365,7 @@ func (r *runner) writeSplit(ctx context.Context, src vmcore.Dump, p *filter.Plan
 		}
 		block -= block % ps
 	}
-	err := dump.WriteKdumpSplit(ctx, src, p, r.cfg.Codec, outs, dump.SplitOptions{BlockSize: block})
+	err := dump.WriteKdumpSplit(ctx, src, p, r.cfg.Codec, outs, dump.SplitOptions{BlockSize: block, Options: r.engineOptions()})
 	return errors.Join(err, r.closeOutputs())
 }
 
@@ -381,7 +389,7 @@ func (r *runner) writeFlat(ctx context.Context, src vmcore.Dump, p *filter.Plan)
 	if r.cfg.ELF {
 		err = dump.WriteELF(ctx, src, p, o.w)
 	} else {
-		err = dump.WriteKdump(ctx, src, p, r.cfg.Codec, o.w)
+		err = dump.WriteKdumpWith(ctx, src, p, r.cfg.Codec, o.w, r.engineOptions())
 	}
 	// The end marker goes out after an error too (unless the stream
 	// itself failed), so that the pages before it can be used.
