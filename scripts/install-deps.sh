@@ -79,6 +79,8 @@ pkgs=(
 	# targets: a real sshd on loopback (SFTP and exec+dd), and mkfs for
 	# the filesystem probe and loop-mounted ext4/xfs/btrfs tests
 	openssh-server openssh-client xfsprogs btrfs-progs
+	# targets: an NFSv4 server on loopback (VFS backend) for the NFS tests
+	nfs-ganesha nfs-ganesha-vfs
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update

@@ -15,7 +15,8 @@ import (
 // MountNFS mounts an NFS export on dir (created 0700 if missing) with
 // mount(2), without mount.nfs: it resolves the server itself (IPv4
 // preferred), waits until the server's NFS port accepts connections,
-// and tries the configured version or 4.2, 4.1, 4.0 and 3. Every wait
+// asks the server (NFS NULL calls) whether it speaks v4 and v3, and
+// tries the configured version or 4.2, 4.1, 4.0 and 3 among those. Every wait
 // ends with ctx; a mount(2) still blocked in the kernel then is left
 // behind (the capture reboots anyway). The kernel needs its nfs and
 // nfsv3/nfsv4 modules loaded.
@@ -32,7 +33,8 @@ func MountNFS(ctx context.Context, cfg NFSConfig, dir string) (*Mounted, error) 
 	if port == 0 {
 		port = 2049
 	}
-	client, err := waitTCP(ctx, net.JoinHostPort(server.String(), strconv.Itoa(port)))
+	addr := net.JoinHostPort(server.String(), strconv.Itoa(port))
+	client, err := waitTCP(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("mount nfs %s: server %s: %w", cfg.Target, server, err)
 	}
@@ -43,8 +45,35 @@ func MountNFS(ctx context.Context, cfg NFSConfig, dir string) (*Mounted, error) 
 	if cfg.Version != "" {
 		versions = []string{cfg.Version}
 	}
-	var tried []error
+	// Ask the server which major versions it speaks (an NFS NULL call),
+	// so that a v4-only or v3-only server gets the right mount at once
+	// and a port that is not NFS gives a clear error.
+	speaks := map[uint32]error{}
+	var offered []string
 	for _, v := range versions {
+		major := uint32(4)
+		if v == "3" {
+			major = 3
+		}
+		if _, done := speaks[major]; !done {
+			speaks[major] = pingNFS(ctx, addr, major)
+		}
+		switch err := speaks[major]; {
+		case err == nil:
+			offered = append(offered, v)
+		case !errors.Is(err, errNFSVersion):
+			return nil, fmt.Errorf("mount nfs %s: server %s: %w", cfg.Target, addr, err)
+		}
+	}
+	if len(offered) == 0 {
+		var errs []error
+		for _, err := range speaks {
+			errs = append(errs, err)
+		}
+		return nil, fmt.Errorf("mount nfs %s: server %s: %w", cfg.Target, addr, errors.Join(errs...))
+	}
+	var tried []error
+	for _, v := range offered {
 		source, fstype, data, err := nfsMountArgs(host, export, v, server, client, cfg)
 		if err != nil {
 			return nil, err
@@ -57,7 +86,7 @@ func MountNFS(ctx context.Context, cfg NFSConfig, dir string) (*Mounted, error) 
 		switch {
 		case errors.Is(err, unix.ENODEV):
 			return nil, fmt.Errorf("%w (the kernel has no %s filesystem: load the nfs and nfsv3/nfsv4 modules)", err, fstype)
-		case errors.Is(err, unix.EPROTONOSUPPORT), errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT) && len(versions) > 1:
+		case errors.Is(err, unix.EPROTONOSUPPORT), errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT) && len(offered) > 1:
 			// This version is not offered (or the kernel lacks it):
 			// the next one may work.
 			tried = append(tried, err)

@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"strings"
@@ -109,4 +110,54 @@ func TestNFSUnresolvable(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no-such-host.invalid") {
 		t.Fatalf("MountNFS: %v, want a deadline error naming the host", err)
 	}
+}
+
+func TestParseNullReply(t *testing.T) {
+	be := func(ws ...uint32) []byte {
+		b := make([]byte, 4*len(ws))
+		for i, w := range ws {
+			binary.BigEndian.PutUint32(b[4*i:], w)
+		}
+		return b
+	}
+	tests := []struct {
+		name    string
+		b       []byte
+		version bool
+		msg     string
+	}{
+		{"ok", be(7, 1, 0, 0, 0, 0), false, ""},
+		{"ok with verifier", be(7, 1, 0, 1, 5, 0x61626364, 0x65000000, 0), false, ""},
+		{"mismatch", be(7, 1, 0, 0, 0, 2, 4, 4), true, "has 4 to 4"},
+		{"wrong xid", be(8, 1, 0, 0, 0, 0), false, "xid 0x8"},
+		{"call not reply", be(7, 0, 0, 0, 0, 0), false, "message type 0"},
+		{"denied", be(7, 1, 1, 0, 0, 0), false, "denied"},
+		{"short", be(7, 1, 0, 0), false, "cut off at offset 16"},
+		{"huge verifier", be(7, 1, 0, 0, 1<<30, 0), false, "verifier of"},
+		{"mismatch cut", be(7, 1, 0, 0, 0, 2, 4), false, "cut off"},
+		{"garbage args", be(7, 1, 0, 0, 0, 4), false, "accept_stat 4"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := parseNullReply(tt.b, 7, 3)
+			if tt.msg == "" && !tt.version {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || errors.Is(err, errNFSVersion) != tt.version || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("parseNullReply: %v, want %q (version error %v)", err, tt.msg, tt.version)
+			}
+		})
+	}
+}
+
+// FuzzParseNullReply: any reply bytes give nil or an error, never a panic.
+func FuzzParseNullReply(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 4})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parseNullReply(b, 7, 3)
+	})
 }
