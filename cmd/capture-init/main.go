@@ -4,18 +4,22 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
+	"github.com/kdumpkit/kdumpkit/initramfs"
 	"github.com/kdumpkit/kdumpkit/internal/capture"
+	"github.com/kdumpkit/kdumpkit/kdumpconf"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
-const usage = `usage: capture-init [-config FILE] [-vmcore FILE]
+const usage = `usage: capture-init [-config FILE] [-modules FILE] [-vmcore FILE]
 
 capture-init runs as /init of the capture initramfs after a kernel panic: it
 saves vmcore-dmesg.txt, the dump (vmcore) and its own log (kexec-dmesg.log)
@@ -27,7 +31,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("capture-init", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.Usage = func() { fmt.Fprint(stderr, usage); fl.PrintDefaults() }
-	confPath := fl.String("config", "/etc/kdump.conf", "the kdump.conf baked into the initramfs")
+	confPath := fl.String("config", "/"+initramfs.ConfigPath, "the kdump.conf baked into the initramfs")
+	modPath := fl.String("modules", "/"+initramfs.ModulesPath, "the list of modules to load, in order")
 	vmcorePath := fl.String("vmcore", "/proc/vmcore", "the crashed kernel's memory")
 	if err := fl.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -42,6 +47,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	sys := capture.NewLinux(console)
 	sys.VmcorePath = *vmcorePath
 	logf := func(format string, a ...any) { fmt.Fprintf(stdout, "capture-init: "+format+"\n", a...) }
+	sys.Logf = logf
 	start := time.Now()
 	logf("starting, pid %d", os.Getpid())
 	if err := sys.MountPseudo(); err != nil {
@@ -53,12 +59,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		f.Close()
 	}
-	cfg, err := readConfig(*confPath)
+	cfg, err := readConfig(*confPath, *modPath, logf)
 	if err != nil {
 		// Without a configuration nothing can be saved; reboot, the
 		// default failure_action.
 		logf("%v; rebooting", err)
-		return halt(sys, capture.ActionReboot, logf)
+		return halt(sys, kdumpconf.ActionReboot, logf)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -67,15 +73,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	// A backstop for a step that ignores its deadline (a hung mount or
 	// read): after the deadline and a minute of grace, end the machine.
-	go func() {
-		time.Sleep(cfg.Deadline + time.Minute - time.Since(start))
-		logf("deadline %v passed and the capture did not end; %s", cfg.Deadline, cfg.FailureAction)
-		a := cfg.FailureAction
-		if a != capture.ActionHalt && a != capture.ActionPoweroff {
-			a = capture.ActionReboot
-		}
-		sys.Finish(a)
-	}()
+	if cfg.Deadline > 0 {
+		go func() {
+			time.Sleep(cfg.Deadline + time.Minute - time.Since(start))
+			a := cfg.Conf.FailureAction
+			if a != kdumpconf.ActionHalt && a != kdumpconf.ActionPoweroff {
+				a = kdumpconf.ActionReboot
+			}
+			logf("deadline %v passed and the capture did not end; %s", cfg.Deadline, a)
+			sys.Finish(a)
+		}()
+	}
 	r := &capture.Runner{Sys: sys, Config: cfg, Console: stdout}
 	res := r.Run(ctx)
 	// Run returns only if the final action failed (or not as PID 1).
@@ -88,18 +96,32 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return halt(sys, res.Action, logf)
 }
 
-func readConfig(path string) (*capture.Config, error) {
-	f, err := os.Open(path)
+func readConfig(confPath, modPath string, logf func(string, ...any)) (*capture.Config, error) {
+	kc, err := kdumpconf.ParseFile(confPath)
+	if kc != nil {
+		for _, w := range kc.Warnings {
+			logf("%v", w)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return capture.ParseKdumpConf(f, path)
+	var mods []string
+	if f, err := os.Open(modPath); err == nil {
+		mods, err = capture.ReadModules(f, modPath)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return capture.NewConfig(kc, mods)
 }
 
 // halt ends the machine; PID 1 must not return (the kernel would panic),
 // so if that fails it waits forever for the watchdog or an operator.
-func halt(sys *capture.Linux, a capture.Action, logf func(string, ...any)) int {
+func halt(sys *capture.Linux, a kdumpconf.Action, logf func(string, ...any)) int {
 	if os.Getpid() != 1 {
 		return 1
 	}

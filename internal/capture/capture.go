@@ -6,36 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kdumpkit/kdumpkit/kdumpconf"
+	"github.com/kdumpkit/kdumpkit/targets"
 )
-
-// File is a dump file being written on a target.
-type File interface {
-	io.Writer
-	io.WriterAt
-	Sync() error
-	Close() error
-}
-
-// Dest is a reached target: a directory tree dump files are written into.
-// Names are slash-separated paths below the target's root.
-type Dest interface {
-	MkdirAll(dir string) error
-	Create(name string) (File, error)
-	Rename(from, to string) error
-	// Close unmounts or disconnects; data written before must already be
-	// synced.
-	Close() error
-}
 
 // DumpStats is what the engine reports about a finished dump.
 type DumpStats struct {
-	Bytes int64 // bytes in the dump file
-	Pages uint64
+	Bytes int64  // bytes in the dump file
+	Pages uint64 // pages kept by the filter (before the zero check)
 }
+
+// Where says which target OpenTarget reaches.
+type Where int
+
+// Targets of a capture.
+const (
+	MainTarget   Where = iota // the kdump.conf target
+	RootfsTarget              // failure_action dump_to_rootfs
+)
 
 // System is everything capture-init does to the machine. NewLinux returns
 // the real one; tests use fakes.
@@ -44,23 +36,23 @@ type System interface {
 	MountPseudo() error
 	// LoadModule loads the kernel module file at path.
 	LoadModule(path string) error
-	// SetupNetwork brings up networking as Config.Network says, waiting
-	// until ctx ends.
-	SetupNetwork(ctx context.Context, cfg *Config) error
-	// OpenTarget reaches t (waiting for its device or server until ctx
-	// ends) and returns it.
-	OpenTarget(ctx context.Context, t Target) (Dest, error)
-	// HostID names this machine in the dump directory: its IP address,
-	// or 127.0.0.1 for a local target, as RHEL's kdump does.
-	HostID(t Target) string
-	// Dmesg returns the crashed kernel's log read from /proc/vmcore, or
-	// ErrDmesgUnsupported.
+	// SetupNetwork brings up the network kdump.conf describes, waiting
+	// until ctx ends, and returns this machine's address on it.
+	SetupNetwork(ctx context.Context, cfg *Config) (string, error)
+	// OpenTarget reaches a target (waiting for its device or server
+	// until ctx ends) and returns it rooted at the dump path.
+	OpenTarget(ctx context.Context, cfg *Config, w Where) (targets.Target, error)
+	// Dmesg returns the crashed kernel's log read from /proc/vmcore.
 	Dmesg(ctx context.Context) ([]byte, error)
-	// Dump writes /proc/vmcore filtered and compressed as cfg says.
-	Dump(ctx context.Context, cfg *Config, w File) (DumpStats, error)
-	// RunHook runs a kdump_pre/post/emergency program with args and
-	// returns an error if it fails or exits non-zero.
+	// Dump writes /proc/vmcore filtered and compressed as cfg says,
+	// flattened if flat, reporting progress through logf.
+	Dump(ctx context.Context, cfg *Config, w targets.File, flat bool, logf func(format string, a ...any)) (DumpStats, error)
+	// RunHook runs a hook program with args; an error if it fails or
+	// exits non-zero.
 	RunHook(ctx context.Context, prog string, args ...string) error
+	// HookDir lists the programs of a hook directory (pre.d, ...) in
+	// lexical order; none if it does not exist.
+	HookDir(dir string) []string
 	// Shell runs an interactive shell on the console and returns when it
 	// exits; ErrNoShell if the initramfs has none.
 	Shell() error
@@ -68,36 +60,21 @@ type System interface {
 	PeakMemoryKiB() int64
 	// Finish ends the system: sync, then reboot, halt or power off. It
 	// returns only if that fails.
-	Finish(a Action) error
+	Finish(a kdumpconf.Action) error
 	Now() time.Time
 }
 
 // ErrNoShell is returned by System.Shell when no shell is available.
 var ErrNoShell = errors.New("no shell in the initramfs")
 
-// ErrDmesgUnsupported is returned by System.Dmesg while reading the log
-// from a dump is not implemented; capture-init then skips the file.
-var ErrDmesgUnsupported = errors.New("reading dmesg from the dump is not supported yet")
-
-// File names in the dump directory, as RHEL's kdump writes them.
-const (
-	VmcoreName           = "vmcore"
-	VmcoreIncompleteName = "vmcore-incomplete"
-	VmcoreFlatName       = "vmcore.flat"
-	DmesgName            = "vmcore-dmesg.txt"
-	DmesgIncompleteName  = "vmcore-dmesg-incomplete.txt"
-	LogName              = "kexec-dmesg.log"
-)
-
 // Result says what a Run did.
 type Result struct {
-	Dir     string // the dump directory below the target root, if made
-	Saved   bool   // the vmcore was renamed into place
-	Stats   DumpStats
-	Failed  string // the step that failed, empty on success
-	Err     error
-	Action  Action // the action taken at the end
-	Elapsed time.Duration
+	Dir    string // the dump directory below the target's dump path
+	Saved  bool   // the vmcore was renamed into place
+	Stats  DumpStats
+	Failed string // the step that failed, empty on success
+	Err    error
+	Action kdumpconf.Action // the action taken at the end
 }
 
 // Runner runs one capture.
@@ -111,6 +88,7 @@ type Runner struct {
 	mu    sync.Mutex
 	log   bytes.Buffer // everything logged, saved as kexec-dmesg.log
 	start time.Time
+	host  string // address for the dump directory name, from the network
 }
 
 // logf writes a progress line to the console and the saved log.
@@ -149,19 +127,21 @@ func (e *stepError) Unwrap() error { return e.err }
 func (r *Runner) Run(ctx context.Context) Result {
 	r.start = r.Sys.Now()
 	cfg := r.Config
-	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
-	defer cancel()
-	r.logf("start: target %s, level %d, %v, deadline %v", describeTarget(cfg.Target), cfg.Level, cfg.Method, cfg.Deadline)
+	if cfg.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Deadline)
+		defer cancel()
+	}
+	r.logf("start: target %s, path %s, level %d, %v, deadline %s", describe(cfg.Conf.Target), cfg.Conf.Path, cfg.Level, cfg.Method, kdumpconf.FormatDuration(cfg.Deadline))
 
 	res := Result{}
-	var dest Dest
-	err := r.capture(ctx, &res, &dest)
-	res.Elapsed = r.Sys.Now().Sub(r.start)
+	var d *targets.Dump
+	err := r.capture(ctx, &res, &d)
 	if err == nil {
-		res.Action = cfg.FinalAction
-		r.logf("saved %s/%s (%d bytes) in %.2fs; peak memory %d KiB", res.Dir, VmcoreName, res.Stats.Bytes, res.Elapsed.Seconds(), r.Sys.PeakMemoryKiB())
-		r.saveLog(dest, res.Dir)
-		r.closeDest(dest)
+		res.Action = cfg.Conf.FinalAction
+		r.logf("saved %s/%s (%d bytes); peak memory %d KiB", res.Dir, d.VmcoreName(), res.Stats.Bytes, r.Sys.PeakMemoryKiB())
+		r.saveLog(d)
+		r.closeTarget(d)
 		r.finish(res.Action)
 		return res
 	}
@@ -172,33 +152,48 @@ func (r *Runner) Run(ctx context.Context) Result {
 	}
 	r.logf("FAILED in step %s: %v", res.Failed, err)
 	if res.Failed == "kdump_pre" {
-		// RHEL: a failing kdump_pre skips the dump and takes the final
-		// action, not the failure action.
-		res.Action = cfg.FinalAction
+		// As kdump-utils: a failing kdump_pre skips the dump and takes
+		// the final action, not the failure action.
+		res.Action = cfg.Conf.FinalAction
 		r.logf("peak memory %d KiB", r.Sys.PeakMemoryKiB())
 		r.finish(res.Action)
 		return res
 	}
-	res.Action = r.failure(ctx, &res, dest)
+	res.Action = r.failure(ctx, &res, d)
 	r.finish(res.Action)
 	return res
 }
 
-// capture runs the steps up to and including kdump_post.
-func (r *Runner) capture(ctx context.Context, res *Result, destp *Dest) error {
-	cfg := r.Config
-	step := func(name string, f func() error) error {
-		t := r.Sys.Now()
-		if err := f(); err != nil {
-			return &stepError{step: name, err: err}
+func (r *Runner) step(name string, f func() error) error {
+	t := r.Sys.Now()
+	if err := f(); err != nil {
+		return &stepError{step: name, err: err}
+	}
+	r.logf("%s: done in %.2fs", name, r.Sys.Now().Sub(t).Seconds())
+	return nil
+}
+
+// runHooks runs the programs of a .d directory, then the configured hook.
+// Failures in the directory are logged only, as kdump-utils does.
+func (r *Runner) runHooks(ctx context.Context, dir, hook string, args ...string) error {
+	for _, p := range r.Sys.HookDir(dir) {
+		if err := r.Sys.RunHook(ctx, p, args...); err != nil {
+			r.logf("%v (going on)", err)
 		}
-		r.logf("%s: done in %.2fs", name, r.Sys.Now().Sub(t).Seconds())
+	}
+	if hook == "" {
 		return nil
 	}
-	if err := step("mount", r.Sys.MountPseudo); err != nil {
+	return r.Sys.RunHook(ctx, hook, args...)
+}
+
+// capture runs the steps up to and including kdump_post.
+func (r *Runner) capture(ctx context.Context, res *Result, dp **targets.Dump) error {
+	cfg := r.Config
+	if err := r.step("mount", r.Sys.MountPseudo); err != nil {
 		return err
 	}
-	if err := step("modules", func() error {
+	if err := r.step("modules", func() error {
 		for _, m := range cfg.Modules {
 			if err := r.Sys.LoadModule(m); err != nil {
 				return fmt.Errorf("%s: %w", m, err)
@@ -208,214 +203,203 @@ func (r *Runner) capture(ctx context.Context, res *Result, destp *Dest) error {
 	}); err != nil {
 		return err
 	}
-	if cfg.Pre != "" {
-		if err := step("kdump_pre", func() error { return r.Sys.RunHook(ctx, cfg.Pre) }); err != nil {
-			return err
-		}
+	if err := r.step("kdump_pre", func() error {
+		return r.runHooks(ctx, kdumpconf.PreDir, cfg.Conf.Hooks.Pre)
+	}); err != nil {
+		return err
 	}
-	if cfg.Network != "" {
-		if err := step("network", func() error {
+	r.host = "127.0.0.1"
+	if cfg.Conf.Target.Network() {
+		if err := r.step("network", func() error {
 			wctx, cancel := context.WithTimeout(ctx, cfg.WaitTimeout)
 			defer cancel()
-			return r.Sys.SetupNetwork(wctx, cfg)
+			ip, err := r.Sys.SetupNetwork(wctx, cfg)
+			if err == nil {
+				r.host = ip
+				r.logf("network: address %s", ip)
+			}
+			return err
 		}); err != nil {
 			return err
 		}
 	}
-	dumpErr := r.dumpTo(ctx, cfg.Target, res, destp, step)
-	if cfg.Post != "" {
-		status := "0"
-		if dumpErr != nil {
-			status = "1"
-		}
-		if err := step("kdump_post", func() error { return r.Sys.RunHook(ctx, cfg.Post, status) }); err != nil && dumpErr == nil {
+	dumpErr := r.dumpTo(ctx, MainTarget, res, dp)
+	status := "0"
+	if dumpErr != nil {
+		status = "1"
+	}
+	if err := r.step("kdump_post", func() error {
+		return r.runHooks(ctx, kdumpconf.PostDir, cfg.Conf.Hooks.Post, status)
+	}); err != nil {
+		if dumpErr == nil {
 			return err
-		} else if err != nil {
-			r.logf("%v", err)
 		}
+		r.logf("%v", err)
 	}
 	return dumpErr
 }
 
-// dumpTo reaches t and writes the dump files into a new directory on it.
-func (r *Runner) dumpTo(ctx context.Context, t Target, res *Result, destp *Dest, step func(string, func() error) error) error {
+// dumpTo reaches a target and writes the dump files into a new directory
+// on it: vmcore-dmesg.txt first, then the vmcore.
+func (r *Runner) dumpTo(ctx context.Context, w Where, res *Result, dp **targets.Dump) error {
 	cfg := r.Config
-	var dest Dest
-	if err := step("target", func() error {
+	prefix := ""
+	if w == RootfsTarget {
+		prefix = "dump_to_rootfs "
+	}
+	var t targets.Target
+	if err := r.step(prefix+"target", func() error {
 		wctx, cancel := context.WithTimeout(ctx, cfg.WaitTimeout)
 		defer cancel()
-		d, err := r.Sys.OpenTarget(wctx, t)
-		dest = d
+		var err error
+		t, err = r.Sys.OpenTarget(wctx, cfg, w)
 		return err
 	}); err != nil {
 		return err
 	}
-	*destp = dest
-	dir := path.Join(strings.TrimPrefix(cfg.Path, "/"), r.Sys.HostID(t)+"-"+r.start.Format("2006-01-02-15:04:05"))
-	if err := step("mkdir", func() error { return dest.MkdirAll(dir) }); err != nil {
+	host := r.host
+	if w == RootfsTarget {
+		host = "127.0.0.1"
+	}
+	var d *targets.Dump
+	if err := r.step(prefix+"mkdir", func() error {
+		var err error
+		d, err = targets.Begin(t, targets.Options{Host: host, Time: r.start, MinFree: cfg.Conf.MinFree})
+		return err
+	}); err != nil {
+		t.Close()
 		return err
 	}
-	res.Dir = dir
-	r.logf("dump directory %s", dir)
+	*dp = d
+	res.Dir = d.Dir()
+	r.logf("dump directory %s on %s", d.Dir(), t)
 	// The kernel log first: it is small and tells most of the story even
 	// when the full dump does not make it.
-	if err := step("dmesg", func() error {
+	if err := r.step(prefix+"dmesg", func() error {
 		text, err := r.Sys.Dmesg(ctx)
-		if errors.Is(err, ErrDmesgUnsupported) {
-			r.logf("dmesg: skipped: %v", err)
-			return nil
-		}
 		if err != nil {
 			// The dump matters more than its log: go on without it.
 			r.logf("dmesg: %v; going on with the dump", err)
 			return nil
 		}
-		return r.writeFile(dest, dir, DmesgIncompleteName, DmesgName, func(f File) error {
-			_, err := f.Write(text)
-			return err
-		})
+		return d.WriteFile(targets.DmesgName, bytes.NewReader(text))
 	}); err != nil {
 		return err
 	}
-	final := VmcoreName
-	if cfg.Flatten {
-		final = VmcoreFlatName
-	}
-	err := step("dump", func() error {
-		return r.writeFile(dest, dir, VmcoreIncompleteName, final, func(f File) error {
-			st, err := r.Sys.Dump(ctx, cfg, f)
-			res.Stats = st
-			if err == nil {
-				r.logf("dump: %d pages, %d bytes", st.Pages, st.Bytes)
-			}
+	err := r.step(prefix+"dump", func() error {
+		f, err := d.CreateVmcore()
+		if err != nil {
 			return err
-		})
+		}
+		// Like kdump-utils, the target decides -F: a flattened stream
+		// only where files cannot seek (SSH without SFTP, raw), whatever
+		// the collector line says (kdumpconf.Config.CollectorArgs).
+		st, err := r.Sys.Dump(ctx, cfg, f, d.Flattened(), r.logf)
+		res.Stats = st
+		if err != nil {
+			f.Close() // the -incomplete name stays as the marker
+			return err
+		}
+		r.logf("dump: %d pages kept, %d bytes written", st.Pages, st.Bytes)
+		return d.FinishVmcore(f)
 	})
-	res.Saved = err == nil
-	return err
-}
-
-// writeFile writes dir/tmp with fill, syncs it and renames it to dir/final.
-// On failure the tmp file stays: it is the marker of an incomplete dump.
-func (r *Runner) writeFile(dest Dest, dir, tmp, final string, fill func(File) error) error {
-	f, err := dest.Create(path.Join(dir, tmp))
 	if err != nil {
 		return err
 	}
-	err = fill(f)
-	if err == nil {
-		err = f.Sync()
+	res.Saved = true
+	if k := cfg.Conf.Keep; k > 0 {
+		removed, err := targets.Prune(t, host, k, d.Dir())
+		if err != nil {
+			r.logf("keep %d: %v", k, err)
+		} else if len(removed) > 0 {
+			r.logf("keep %d: removed %s", k, strings.Join(removed, ", "))
+		}
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return dest.Rename(path.Join(dir, tmp), path.Join(dir, final))
+	return nil
 }
 
 // failure runs kdump_emergency and the failure action; it returns the
 // action to finish with.
-func (r *Runner) failure(ctx context.Context, res *Result, dest Dest) Action {
+func (r *Runner) failure(ctx context.Context, res *Result, d *targets.Dump) kdumpconf.Action {
 	cfg := r.Config
-	if cfg.Emergency != "" {
-		// The deadline may be what failed: give the hook its own minute.
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		err := r.Sys.RunHook(hctx, cfg.Emergency)
-		cancel()
-		if err != nil {
-			r.logf("kdump_emergency: %v", err)
-		} else {
-			r.logf("kdump_emergency: done")
-		}
+	// The deadline may be what failed: give the hooks their own minute.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	if err := r.runHooks(hctx, kdumpconf.EmergencyDir, cfg.Conf.Hooks.Emergency); err != nil {
+		r.logf("kdump_emergency: %v", err)
 	}
+	cancel()
 	r.logf("peak memory %d KiB", r.Sys.PeakMemoryKiB())
-	if dest != nil && res.Dir != "" {
-		r.saveLog(dest, res.Dir)
-	}
-	r.closeDest(dest)
-	switch cfg.FailureAction {
-	case ActionShell:
-		r.logf("failure_action shell: starting a shell; exit it to %s", cfg.FinalAction)
+	r.saveLog(d)
+	r.closeTarget(d)
+	final := cfg.Conf.FinalAction
+	switch cfg.Conf.FailureAction {
+	case kdumpconf.ActionShell:
+		r.logf("failure_action shell: starting a shell; exit it to %s", final)
 		if err := r.Sys.Shell(); err != nil {
 			r.logf("shell: %v", err)
 		}
-		return cfg.FinalAction
-	case ActionDumpToRootfs:
-		if cfg.Rootfs.Kind == "" {
-			r.logf("failure_action dump_to_rootfs: no root file system target is configured; %s", cfg.FinalAction)
-			return cfg.FinalAction
-		}
-		r.logf("failure_action dump_to_rootfs: dumping to %s", describeTarget(cfg.Rootfs))
+		return final
+	case kdumpconf.ActionDumpToRootfs:
+		r.logf("failure_action dump_to_rootfs")
 		// A fresh deadline: the first attempt may have used up the old one.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Deadline)
-		defer cancel()
-		var rdest Dest
-		step := func(name string, f func() error) error {
-			if err := f(); err != nil {
-				return &stepError{step: "dump_to_rootfs " + name, err: err}
-			}
-			r.logf("dump_to_rootfs %s: done", name)
-			return nil
+		rctx := context.WithoutCancel(ctx)
+		if cfg.Deadline > 0 {
+			var cancel context.CancelFunc
+			rctx, cancel = context.WithTimeout(rctx, cfg.Deadline)
+			defer cancel()
 		}
+		var rd *targets.Dump
 		res2 := Result{}
-		err := r.dumpTo(rctx, cfg.Rootfs, &res2, &rdest, step)
-		if err != nil {
+		if err := r.dumpTo(rctx, RootfsTarget, &res2, &rd); err != nil {
 			r.logf("FAILED: %v", err)
 		} else {
 			res.Dir, res.Saved, res.Stats = res2.Dir, true, res2.Stats
-			r.logf("saved %s/%s on the root file system (%d bytes)", res2.Dir, VmcoreName, res2.Stats.Bytes)
+			r.logf("saved %s/%s on the root file system (%d bytes)", res2.Dir, rd.VmcoreName(), res2.Stats.Bytes)
 		}
-		if rdest != nil && res2.Dir != "" {
-			r.saveLog(rdest, res2.Dir)
-		}
-		r.closeDest(rdest)
-		return cfg.FinalAction
+		r.saveLog(rd)
+		r.closeTarget(rd)
+		return final
 	default:
-		return cfg.FailureAction
+		return cfg.Conf.FailureAction
 	}
 }
 
-func (r *Runner) saveLog(dest Dest, dir string) {
-	if dest == nil {
+func (r *Runner) saveLog(d *targets.Dump) {
+	if d == nil {
 		return
 	}
-	r.logf("saving %s", LogName)
-	log := r.Log()
-	err := r.writeFile(dest, dir, LogName+".tmp", LogName, func(f File) error {
-		_, err := io.WriteString(f, log)
-		return err
-	})
-	if err != nil {
-		r.logf("saving %s: %v", LogName, err)
+	r.logf("saving %s", targets.LogName)
+	if err := d.WriteFile(targets.LogName, strings.NewReader(r.Log())); err != nil {
+		r.logf("saving %s: %v", targets.LogName, err)
 	}
 }
 
-func (r *Runner) closeDest(dest Dest) {
-	if dest == nil {
+func (r *Runner) closeTarget(d *targets.Dump) {
+	if d == nil {
 		return
 	}
-	if err := dest.Close(); err != nil {
-		r.logf("closing the target: %v", err)
+	if err := d.Target().Close(); err != nil {
+		r.logf("closing %s: %v", d.Target(), err)
 	}
 }
 
-func (r *Runner) finish(a Action) {
+func (r *Runner) finish(a kdumpconf.Action) {
 	r.logf("%s", a)
 	if err := r.Sys.Finish(a); err != nil {
 		r.logf("%s: %v", a, err)
 	}
 }
 
-func describeTarget(t Target) string {
+func describe(t kdumpconf.Target) string {
 	switch t.Kind {
-	case TargetLocal:
-		return fmt.Sprintf("%s %s", t.FSType, t.Device)
-	case TargetRaw:
+	case kdumpconf.TargetFS:
+		return t.FSType + " " + t.Device
+	case kdumpconf.TargetRaw:
 		return "raw " + t.Device
-	case TargetNFS, TargetSSH:
-		return string(t.Kind) + " " + t.Remote
+	case kdumpconf.TargetNFS:
+		return "nfs " + t.Host + ":" + t.Export
+	case kdumpconf.TargetSSH:
+		return "ssh " + t.User + "@" + t.Host
 	}
-	return "none"
+	return "root file system"
 }

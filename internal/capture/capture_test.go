@@ -4,30 +4,40 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kdumpkit/kdumpkit/codec"
+	"github.com/kdumpkit/kdumpkit/kdumpconf"
+	"github.com/kdumpkit/kdumpkit/targets"
 )
 
-// fakeSys records what Run asks of the machine; fail names a method (or a
-// module path, or a hook) that fails.
+// fakeSys records what Run asks of the machine; fail maps a call name
+// (see the calls list in TestRunSuccessSequence) to the error it returns.
+// Targets are real local directories under roots.
 type fakeSys struct {
+	t         *testing.T
 	calls     []string
 	fail      map[string]error
-	dest      map[string]*fakeDest // by target kind
+	roots     map[Where]string
+	hookDirs  map[string][]string
 	dmesg     []byte
-	finished  []Action
+	finished  []kdumpconf.Action
 	now       time.Time
 	shellUsed bool
 }
 
-func newFakeSys() *fakeSys {
-	return &fakeSys{fail: map[string]error{}, dest: map[string]*fakeDest{}, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), dmesg: []byte("[0.0] sysrq: Trigger a crash\n")}
+func newFakeSys(t *testing.T) *fakeSys {
+	return &fakeSys{
+		t: t, fail: map[string]error{}, hookDirs: map[string][]string{},
+		roots: map[Where]string{MainTarget: t.TempDir(), RootfsTarget: t.TempDir()},
+		now:   time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), dmesg: []byte("[0.0] sysrq: Trigger a crash\n"),
+	}
 }
 
 func (s *fakeSys) call(name string) error {
@@ -37,25 +47,27 @@ func (s *fakeSys) call(name string) error {
 
 func (s *fakeSys) MountPseudo() error        { return s.call("mount") }
 func (s *fakeSys) LoadModule(p string) error { return s.call("module " + p) }
-func (s *fakeSys) SetupNetwork(ctx context.Context, cfg *Config) error {
-	return s.call("network " + cfg.Network)
+func (s *fakeSys) SetupNetwork(ctx context.Context, cfg *Config) (string, error) {
+	return "192.0.2.7", s.call("network")
 }
-func (s *fakeSys) OpenTarget(ctx context.Context, t Target) (Dest, error) {
-	if err := s.call("target " + string(t.Kind)); err != nil {
+func (s *fakeSys) OpenTarget(ctx context.Context, cfg *Config, w Where) (targets.Target, error) {
+	name := "target"
+	if w == RootfsTarget {
+		name = "rootfs"
+	}
+	if err := s.call(name); err != nil {
 		return nil, err
 	}
-	d := &fakeDest{files: map[string]*fakeFile{}, sys: s, kind: string(t.Kind)}
-	s.dest[string(t.Kind)] = d
-	return d, nil
+	l, err := targets.NewLocal(filepath.Join(s.roots[w], "var/crash"))
+	if err != nil {
+		return nil, err
+	}
+	return &failTarget{Target: l, s: s}, nil
 }
-func (s *fakeSys) HostID(t Target) string { return "127.0.0.1" }
 func (s *fakeSys) Dmesg(ctx context.Context) ([]byte, error) {
-	if err := s.call("dmesg"); err != nil {
-		return nil, err
-	}
-	return s.dmesg, nil
+	return s.dmesg, s.call("dmesg")
 }
-func (s *fakeSys) Dump(ctx context.Context, cfg *Config, w File) (DumpStats, error) {
+func (s *fakeSys) Dump(ctx context.Context, cfg *Config, w targets.File, flat bool, logf func(string, ...any)) (DumpStats, error) {
 	if _, err := w.Write([]byte("KDUMP   partial")); err != nil {
 		return DumpStats{}, err
 	}
@@ -67,12 +79,13 @@ func (s *fakeSys) Dump(ctx context.Context, cfg *Config, w File) (DumpStats, err
 func (s *fakeSys) RunHook(ctx context.Context, prog string, args ...string) error {
 	return s.call(strings.Join(append([]string{"hook", prog}, args...), " "))
 }
+func (s *fakeSys) HookDir(dir string) []string { return s.hookDirs[dir] }
 func (s *fakeSys) Shell() error {
 	s.shellUsed = true
 	return s.call("shell")
 }
 func (s *fakeSys) PeakMemoryKiB() int64 { return 1234 }
-func (s *fakeSys) Finish(a Action) error {
+func (s *fakeSys) Finish(a kdumpconf.Action) error {
 	s.finished = append(s.finished, a)
 	return nil
 }
@@ -81,92 +94,88 @@ func (s *fakeSys) Now() time.Time {
 	return s.now
 }
 
-type fakeDest struct {
-	sys    *fakeSys
-	kind   string
-	dirs   []string
-	files  map[string]*fakeFile
-	closed bool
+// failTarget injects failures into a real local target.
+type failTarget struct {
+	targets.Target
+	s *fakeSys
 }
 
-func (d *fakeDest) MkdirAll(dir string) error {
-	if err := d.sys.call("mkdir " + d.kind); err != nil {
-		return err
-	}
-	d.dirs = append(d.dirs, dir)
-	return nil
-}
-
-func (d *fakeDest) Create(name string) (File, error) {
-	if err := d.sys.call("create " + path.Base(name)); err != nil {
+func (f *failTarget) Create(name string) (targets.File, error) {
+	if err := f.s.call("create " + path.Base(name)); err != nil {
 		return nil, err
 	}
-	if _, ok := d.files[name]; ok {
-		return nil, fmt.Errorf("%s exists", name)
+	file, err := f.Target.Create(name)
+	if err != nil {
+		return nil, err
 	}
-	f := &fakeFile{sys: d.sys}
-	d.files[name] = f
-	return f, nil
+	return &failFile{File: file, s: f.s}, nil
 }
 
-func (d *fakeDest) Rename(from, to string) error {
-	if err := d.sys.call("rename " + path.Base(to)); err != nil {
+func (f *failTarget) Rename(from, to string) error {
+	if err := f.s.call("rename " + path.Base(to)); err != nil {
 		return err
 	}
-	f, ok := d.files[from]
-	if !ok {
-		return fmt.Errorf("rename: no %s", from)
-	}
-	if !f.synced || !f.closed {
-		return fmt.Errorf("rename %s before sync and close", from)
-	}
-	delete(d.files, from)
-	d.files[to] = f
-	return nil
+	return f.Target.Rename(from, to)
 }
 
-func (d *fakeDest) Close() error { d.closed = true; return d.sys.call("close " + d.kind) }
+func (f *failTarget) Close() error {
+	f.s.call("close")
+	return f.Target.Close()
+}
 
-func (d *fakeDest) names() []string {
-	var out []string
-	for n := range d.files {
-		out = append(out, path.Base(n))
+type failFile struct {
+	targets.File
+	s *fakeSys
+}
+
+func (f *failFile) Sync() error {
+	if err := f.s.call("sync"); err != nil {
+		return err
 	}
-	slices.Sort(out)
+	return f.File.Sync()
+}
+
+// files lists the files of the one dump directory under root.
+func files(t *testing.T, root string) []string {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(root, "var/crash/*"))
+	if len(dirs) == 0 {
+		return nil
+	}
+	if len(dirs) != 1 {
+		t.Fatalf("dump directories %v", dirs)
+	}
+	ents, err := os.ReadDir(dirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
 	return out
 }
 
-type fakeFile struct {
-	sys            *fakeSys
-	buf            bytes.Buffer
-	synced, closed bool
-}
-
-func (f *fakeFile) Write(p []byte) (int, error) { return f.buf.Write(p) }
-func (f *fakeFile) WriteAt(p []byte, off int64) (int, error) {
-	return 0, errors.New("fake: WriteAt not used")
-}
-func (f *fakeFile) Sync() error  { f.synced = true; return f.sys.call("sync") }
-func (f *fakeFile) Close() error { f.closed = true; return nil }
-
 func baseConfig() *Config {
+	kc := kdumpconf.Default()
+	kc.Target = kdumpconf.Target{Kind: kdumpconf.TargetFS, FSType: "ext4", Device: "LABEL=x"}
+	kc.FailureAction = kdumpconf.ActionReboot
+	kc.FinalAction = kdumpconf.ActionPoweroff
 	return &Config{
-		Target:        Target{Kind: TargetLocal, Device: "LABEL=x", FSType: "ext4"},
-		Path:          "/var/crash",
-		Level:         31,
-		Method:        codec.LZO,
-		FailureAction: ActionReboot,
-		FinalAction:   ActionPoweroff,
-		Modules:       []string{"/lib/modules/a.ko", "/lib/modules/b.ko"},
-		Deadline:      time.Minute,
-		WaitTimeout:   time.Second,
+		Conf:        kc,
+		Level:       31,
+		Method:      codec.LZO,
+		Modules:     []string{"/lib/modules/a.ko", "/lib/modules/b.ko"},
+		Deadline:    time.Minute,
+		WaitTimeout: time.Second,
 	}
 }
 
 func TestRunSuccessSequence(t *testing.T) {
-	s := newFakeSys()
+	s := newFakeSys(t)
 	cfg := baseConfig()
-	cfg.Pre, cfg.Post = "/pre", "/post"
+	cfg.Conf.Hooks.Pre, cfg.Conf.Hooks.Post = "/pre", "/post"
+	s.hookDirs[kdumpconf.PostDir] = []string{"/etc/kdump/post.d/10-x"}
 	var console bytes.Buffer
 	r := &Runner{Sys: s, Config: cfg, Console: &console}
 	res := r.Run(context.Background())
@@ -175,27 +184,29 @@ func TestRunSuccessSequence(t *testing.T) {
 	}
 	want := []string{
 		"mount", "module /lib/modules/a.ko", "module /lib/modules/b.ko", "hook /pre",
-		"target local", "mkdir local",
+		"target",
 		"dmesg", "create vmcore-dmesg-incomplete.txt", "sync", "rename vmcore-dmesg.txt",
 		"create vmcore-incomplete", "dump", "sync", "rename vmcore",
-		"hook /post 0",
-		"create kexec-dmesg.log.tmp", "sync", "rename kexec-dmesg.log", "close local",
+		"hook /etc/kdump/post.d/10-x 0", "hook /post 0",
+		"create kexec-dmesg-incomplete.log", "sync", "rename kexec-dmesg.log", "close",
 	}
 	if !slices.Equal(s.calls, want) {
 		t.Errorf("calls:\n got %q\nwant %q", s.calls, want)
 	}
-	if !slices.Equal(s.finished, []Action{ActionPoweroff}) {
+	if !slices.Equal(s.finished, []kdumpconf.Action{kdumpconf.ActionPoweroff}) {
 		t.Errorf("finished with %v, want final_action poweroff", s.finished)
 	}
-	d := s.dest["local"]
-	if got := d.names(); !slices.Equal(got, []string{"kexec-dmesg.log", "vmcore", "vmcore-dmesg.txt"}) {
+	if got := files(t, s.roots[MainTarget]); !slices.Equal(got, []string{"kexec-dmesg.log", "vmcore", "vmcore-dmesg.txt"}) {
 		t.Errorf("files %v", got)
 	}
-	if res.Dir != "var/crash/127.0.0.1-2026-01-02-03:04:05" {
+	if res.Dir != "127.0.0.1-2026-01-02-03:04:05" {
 		t.Errorf("dir %q", res.Dir)
 	}
-	log := d.files[res.Dir+"/kexec-dmesg.log"].buf.String()
-	if !strings.Contains(log, "saved var/crash/") || !strings.Contains(log, "peak memory 1234 KiB") {
+	log, err := os.ReadFile(filepath.Join(s.roots[MainTarget], "var/crash", res.Dir, "kexec-dmesg.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "saved "+res.Dir+"/vmcore (15 bytes)") || !strings.Contains(string(log), "peak memory 1234 KiB") {
 		t.Errorf("saved log lacks the saved line:\n%s", log)
 	}
 	if strings.Contains(console.String(), "\r") {
@@ -208,35 +219,38 @@ func TestRunFailures(t *testing.T) {
 	tests := []struct {
 		name      string
 		fail      string
-		action    Action
+		action    kdumpconf.Action
 		emergency bool
-		rootfs    bool
 		step      string
-		wantFiles []string // on the local target
-		finished  Action
+		wantFiles []string // in the dump directory of the main target
+		finished  kdumpconf.Action
 		shell     bool
 	}{
-		{name: "module", fail: "module /lib/modules/b.ko", action: ActionHalt, step: "modules", finished: ActionHalt},
-		{name: "target with emergency", fail: "target local", action: ActionReboot, emergency: true, step: "target", finished: ActionReboot},
-		{name: "dump keeps incomplete", fail: "dump", action: ActionPoweroff, step: "dump",
-			wantFiles: []string{"kexec-dmesg.log", "vmcore-dmesg.txt", "vmcore-incomplete"}, finished: ActionPoweroff},
-		{name: "shell then final", fail: "dump", action: ActionShell, step: "dump", shell: true,
-			wantFiles: []string{"kexec-dmesg.log", "vmcore-dmesg.txt", "vmcore-incomplete"}, finished: ActionPoweroff},
-		{name: "dump_to_rootfs without rootfs", fail: "target local", action: ActionDumpToRootfs, step: "target", finished: ActionPoweroff},
-		{name: "kdump_pre takes final action", fail: "hook /pre", action: ActionHalt, step: "kdump_pre", finished: ActionPoweroff},
-		{name: "sync failure", fail: "sync", action: ActionHalt, step: "dmesg",
-			// Every sync fails, the log's too: its temporary file stays.
-			wantFiles: []string{"kexec-dmesg.log.tmp", "vmcore-dmesg-incomplete.txt"}, finished: ActionHalt},
+		{name: "module", fail: "module /lib/modules/b.ko", action: kdumpconf.ActionHalt, step: "modules", finished: kdumpconf.ActionHalt},
+		{name: "target with emergency", fail: "target", action: kdumpconf.ActionReboot, emergency: true, step: "target", finished: kdumpconf.ActionReboot},
+		{name: "dump keeps incomplete", fail: "dump", action: kdumpconf.ActionPoweroff, step: "dump",
+			wantFiles: []string{"kexec-dmesg.log", "vmcore-dmesg.txt", "vmcore-incomplete"}, finished: kdumpconf.ActionPoweroff},
+		{name: "shell then final", fail: "dump", action: kdumpconf.ActionShell, step: "dump", shell: true,
+			wantFiles: []string{"kexec-dmesg.log", "vmcore-dmesg.txt", "vmcore-incomplete"}, finished: kdumpconf.ActionPoweroff},
+		{name: "dump_to_rootfs without rootfs", fail: "rootfs", action: kdumpconf.ActionDumpToRootfs, step: "dump",
+			wantFiles: []string{"kexec-dmesg.log", "vmcore-dmesg.txt", "vmcore-incomplete"}, finished: kdumpconf.ActionPoweroff},
+		{name: "kdump_pre takes final action", fail: "hook /pre", action: kdumpconf.ActionHalt, step: "kdump_pre", finished: kdumpconf.ActionPoweroff},
+		// Every sync fails, the log's too: only -incomplete names remain.
+		{name: "sync failure", fail: "sync", action: kdumpconf.ActionHalt, step: "dmesg",
+			wantFiles: []string{"kexec-dmesg-incomplete.log", "vmcore-dmesg-incomplete.txt"}, finished: kdumpconf.ActionHalt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newFakeSys()
+			s := newFakeSys(t)
 			s.fail[tt.fail] = boom
+			if tt.fail == "rootfs" {
+				s.fail["dump"] = boom
+			}
 			cfg := baseConfig()
-			cfg.Pre = "/pre"
-			cfg.FailureAction = tt.action
+			cfg.Conf.Hooks.Pre = "/pre"
+			cfg.Conf.FailureAction = tt.action
 			if tt.emergency {
-				cfg.Emergency = "/emergency"
+				cfg.Conf.Hooks.Emergency = "/emergency"
 			}
 			r := &Runner{Sys: s, Config: cfg}
 			res := r.Run(context.Background())
@@ -246,7 +260,7 @@ func TestRunFailures(t *testing.T) {
 			if res.Saved {
 				t.Error("Saved after a failure")
 			}
-			if !slices.Equal(s.finished, []Action{tt.finished}) {
+			if !slices.Equal(s.finished, []kdumpconf.Action{tt.finished}) {
 				t.Errorf("finished %v, want %v", s.finished, tt.finished)
 			}
 			if got := slices.Contains(s.calls, "hook /emergency"); got != tt.emergency {
@@ -255,14 +269,10 @@ func TestRunFailures(t *testing.T) {
 			if s.shellUsed != tt.shell {
 				t.Errorf("shell used: %v, want %v", s.shellUsed, tt.shell)
 			}
-			var got []string
-			if d := s.dest["local"]; d != nil {
-				got = d.names()
-			}
-			if !slices.Equal(got, tt.wantFiles) {
+			if got := files(t, s.roots[MainTarget]); !slices.Equal(got, tt.wantFiles) {
 				t.Errorf("files %v, want %v", got, tt.wantFiles)
 			}
-			if strings.Contains(r.Log(), "FAILED in step "+tt.step) == false {
+			if !strings.Contains(r.Log(), "FAILED in step "+tt.step) {
 				t.Errorf("log does not name the failed step:\n%s", r.Log())
 			}
 		})
@@ -270,50 +280,48 @@ func TestRunFailures(t *testing.T) {
 }
 
 func TestRunDumpToRootfs(t *testing.T) {
-	s := newFakeSys()
-	s.fail["target nfs"] = errors.New("no route to host")
+	s := newFakeSys(t)
+	s.fail["network"] = errors.New("no carrier")
 	cfg := baseConfig()
-	cfg.Target = Target{Kind: TargetNFS, Remote: "10.0.2.2:/export"}
-	cfg.Rootfs = Target{Kind: TargetLocal, Device: "/dev/vda", FSType: "ext4"}
-	cfg.FailureAction = ActionDumpToRootfs
+	cfg.Conf.Target = kdumpconf.Target{Kind: kdumpconf.TargetNFS, Host: "192.0.2.1", Export: "/export"}
+	cfg.Conf.RootFS = &kdumpconf.RootFS{FSType: "ext4", Device: "/dev/vda"}
+	cfg.Conf.FailureAction = kdumpconf.ActionDumpToRootfs
 	r := &Runner{Sys: s, Config: cfg}
 	res := r.Run(context.Background())
-	if res.Failed != "target" || !res.Saved {
-		t.Fatalf("Run = %+v; want the target step failed and the dump saved on the rootfs", res)
+	if res.Failed != "network" || !res.Saved {
+		t.Fatalf("Run = %+v; want the network step failed and the dump saved on the rootfs", res)
 	}
-	if got := s.dest["local"].names(); !slices.Equal(got, []string{"kexec-dmesg.log", "vmcore", "vmcore-dmesg.txt"}) {
+	if got := files(t, s.roots[RootfsTarget]); !slices.Equal(got, []string{"kexec-dmesg.log", "vmcore", "vmcore-dmesg.txt"}) {
 		t.Errorf("rootfs files %v", got)
 	}
-	if !slices.Equal(s.finished, []Action{ActionPoweroff}) {
+	if slices.Contains(s.calls, "target") {
+		t.Error("the NFS target was tried without a network")
+	}
+	if !slices.Equal(s.finished, []kdumpconf.Action{kdumpconf.ActionPoweroff}) {
 		t.Errorf("finished %v", s.finished)
 	}
 }
 
-func TestRunDmesgUnsupportedSkipsFile(t *testing.T) {
-	s := newFakeSys()
-	s.fail["dmesg"] = ErrDmesgUnsupported
+func TestRunDmesgFailureStillDumps(t *testing.T) {
+	s := newFakeSys(t)
+	s.fail["dmesg"] = errors.New("no VMCOREINFO")
 	r := &Runner{Sys: s, Config: baseConfig()}
 	res := r.Run(context.Background())
 	if res.Err != nil || !res.Saved {
 		t.Fatal(res)
 	}
-	if got := s.dest["local"].names(); !slices.Equal(got, []string{"kexec-dmesg.log", "vmcore"}) {
+	if got := files(t, s.roots[MainTarget]); !slices.Equal(got, []string{"kexec-dmesg.log", "vmcore"}) {
 		t.Errorf("files %v", got)
 	}
 }
 
-func TestRunNetworkWaitsWithinDeadline(t *testing.T) {
-	s := newFakeSys()
-	s.fail["network dhcp"] = context.DeadlineExceeded
+func TestRunNetworkAddressNamesDir(t *testing.T) {
+	s := newFakeSys(t)
 	cfg := baseConfig()
-	cfg.Network = "dhcp"
-	cfg.Target = Target{Kind: TargetSSH, Remote: "root@10.0.2.2"}
+	cfg.Conf.Target = kdumpconf.Target{Kind: kdumpconf.TargetSSH, User: "root", Host: "192.0.2.1"}
 	r := &Runner{Sys: s, Config: cfg}
 	res := r.Run(context.Background())
-	if res.Failed != "network" || res.Action != ActionReboot {
+	if res.Err != nil || res.Dir != "192.0.2.7-2026-01-02-03:04:05" {
 		t.Fatalf("Run = %+v", res)
-	}
-	if slices.Contains(s.calls, "target ssh") {
-		t.Error("target reached although the network failed")
 	}
 }

@@ -3,48 +3,55 @@ package capture
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kdumpkit/kdumpkit/codec"
 	"github.com/kdumpkit/kdumpkit/filter"
+	"github.com/kdumpkit/kdumpkit/kdumpconf"
 )
 
-func TestParseKdumpConf(t *testing.T) {
-	in := `# comment
-ext4 LABEL=kdump
-path /dumps   # trailing comment
-core_collector makedumpfile -c --message-level 7 -d 17
-failure_action dump_to_rootfs
-final_action poweroff
-kdump_post /bin/post
-capture_modules /lib/modules/a.ko /lib/modules/b.ko
-capture_deadline 5m
-`
-	c, err := ParseKdumpConf(strings.NewReader(in), "kdump.conf")
-	if err != nil {
-		t.Fatal(err)
+func TestNewConfigCollector(t *testing.T) {
+	tests := []struct {
+		collector string
+		level     filter.Level
+		method    codec.Method
+		flat      bool
+		err       string
+	}{
+		{"makedumpfile -l --message-level 7 -d 31", 31, codec.LZO, false, ""},
+		{"makedumpfile -c -d 17 -F", 17, codec.Zlib, true, ""},
+		{"/usr/sbin/makedumpfile -z -d1", 1, codec.Zstd, false, ""},
+		{"makedumpfile -d 99", 0, 0, false, `dump level "99"`},
+		{"makedumpfile --split", 0, 0, false, `"--split" is not supported`},
+		{"makedumpfile -d", 0, 0, false, "-d needs a value"},
 	}
-	if c.Target != (Target{Kind: TargetLocal, Device: "LABEL=kdump", FSType: "ext4"}) || c.Path != "/dumps" ||
-		c.Method != codec.Zlib || c.Level != filter.Level(17) || c.FailureAction != ActionDumpToRootfs ||
-		c.FinalAction != ActionPoweroff || c.Post != "/bin/post" || len(c.Modules) != 2 || c.Deadline != 5*time.Minute {
-		t.Errorf("parsed %+v", c)
+	for _, tt := range tests {
+		kc, err := kdumpconf.Parse(strings.NewReader("core_collector "+tt.collector+"\n"), "kdump.conf")
+		if err != nil {
+			t.Fatalf("%q: %v", tt.collector, err)
+		}
+		c, err := NewConfig(kc, nil)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "kdump.conf:1: core_collector") {
+				t.Errorf("%q: err %v, want %q at kdump.conf:1", tt.collector, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.collector, err)
+			continue
+		}
+		if c.Level != tt.level || c.Method != tt.method || c.Flatten != tt.flat {
+			t.Errorf("%q: level %d method %v flat %v", tt.collector, c.Level, c.Method, c.Flatten)
+		}
 	}
 }
 
-func TestParseKdumpConfErrors(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"failure_action explode\n", `kdump.conf:1: failure_action: unknown action "explode"`},
-		{"\nfinal_action shell\n", `kdump.conf:2: final_action: unknown action "shell"`},
-		{"core_collector cp /proc/vmcore\n", "only makedumpfile collectors"},
-		{"core_collector makedumpfile -d 99\n", `dump level "99"`},
-		{"core_collector makedumpfile --split\n", `"--split" is not supported`},
-		{"path\n", "path: want one value, got 0"},
-		{"capture_deadline soon\n", `"soon" is not a positive duration`},
+func TestReadModules(t *testing.T) {
+	got, err := ReadModules(strings.NewReader("/lib/modules/a.ko\n\n# c\n/lib/modules/b.ko\n"), "modules")
+	if err != nil || len(got) != 2 || got[1] != "/lib/modules/b.ko" {
+		t.Errorf("ReadModules = %v, %v", got, err)
 	}
-	for _, tt := range tests {
-		_, err := ParseKdumpConf(strings.NewReader(tt.in), "kdump.conf")
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%q: err %v, want %q", tt.in, err, tt.want)
-		}
+	if _, err := ReadModules(strings.NewReader("/a.ko\nb.ko\n"), "modules"); err == nil || !strings.Contains(err.Error(), "modules:2") {
+		t.Errorf("relative path: %v", err)
 	}
 }

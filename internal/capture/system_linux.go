@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,10 @@ import (
 
 	"github.com/kdumpkit/kdumpkit/dump"
 	"github.com/kdumpkit/kdumpkit/filter"
+	"github.com/kdumpkit/kdumpkit/kdumpconf"
+	"github.com/kdumpkit/kdumpkit/kernel"
+	"github.com/kdumpkit/kdumpkit/mem"
+	"github.com/kdumpkit/kdumpkit/targets"
 	"github.com/kdumpkit/kdumpkit/vmcore"
 )
 
@@ -29,6 +34,8 @@ type Linux struct {
 	Console *os.File
 	// Shells are tried in order by Shell.
 	Shells []string
+	// Logf receives messages of the network and SSH layers.
+	Logf func(format string, a ...any)
 
 	mounts int
 }
@@ -89,31 +96,97 @@ func (l *Linux) LoadModule(path string) error {
 	return nil
 }
 
-// SetupNetwork is not implemented yet in the stand-in: network targets
-// come with package targets.
-func (l *Linux) SetupNetwork(ctx context.Context, cfg *Config) error {
-	return fmt.Errorf("network setup %q: %w", cfg.Network, errors.ErrUnsupported)
+// SetupNetwork configures the network kdump.conf describes (see
+// network_linux.go) and returns this machine's address.
+func (l *Linux) SetupNetwork(ctx context.Context, cfg *Config) (string, error) {
+	return setupNetwork(ctx, cfg.Conf.Net, l.logf)
 }
 
-// OpenTarget waits for a local target's device, mounts it and returns it.
-func (l *Linux) OpenTarget(ctx context.Context, t Target) (Dest, error) {
+// OpenTarget reaches the target: mounts a local file system or an NFS
+// export, or connects to an SSH server. The wait for a device, server or
+// mount is bounded by cfg.WaitTimeout; an SSH target keeps ctx for its
+// reconnects.
+func (l *Linux) OpenTarget(ctx context.Context, cfg *Config, w Where) (targets.Target, error) {
+	kc := cfg.Conf
+	t := kc.Target
+	if w == RootfsTarget {
+		if kc.RootFS == nil {
+			return nil, errors.New("no root file system is known for dump_to_rootfs")
+		}
+		t = kdumpconf.Target{Kind: kdumpconf.TargetFS, FSType: kc.RootFS.FSType, Device: kc.RootFS.Device}
+	}
+	wctx, cancel := context.WithTimeout(ctx, cfg.WaitTimeout)
+	defer cancel()
 	switch t.Kind {
-	case TargetLocal:
-		dev, err := waitDevice(ctx, t.Device)
+	case kdumpconf.TargetFS:
+		dev, err := waitDevice(wctx, t.Device)
 		if err != nil {
 			return nil, err
 		}
-		l.mounts++
-		dir := filepath.Join(l.MountBase, strconv.Itoa(l.mounts))
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
+		return l.mount(dev, t.FSType, "", kc.Path)
+	case kdumpconf.TargetNFS:
+		return l.mountNFS(wctx, t, kc.Path)
+	case kdumpconf.TargetSSH:
+		key, err := os.ReadFile(cfg.SSHKey)
+		if err != nil {
+			return nil, fmt.Errorf("ssh key: %w", err)
 		}
-		if err := unix.Mount(dev, dir, t.FSType, 0, ""); err != nil {
-			return nil, fmt.Errorf("mount %s (%s) on %s: %w", dev, t.FSType, dir, err)
-		}
-		return &localDest{root: dir, mounted: true}, nil
+		return targets.DialSSH(ctx, targets.SSHConfig{
+			User: t.User, Host: t.Host, Port: kc.SSHPort, Path: kc.Path,
+			Key: key, KnownHosts: []string{cfg.KnownHosts}, Logf: l.logf,
+		})
 	}
-	return nil, fmt.Errorf("%s targets: %w", t.Kind, errors.ErrUnsupported)
+	return nil, fmt.Errorf("%s targets: %w", describe(t), errors.ErrUnsupported)
+}
+
+// mount mounts src on a new directory and returns the target at path
+// below it; closing the target unmounts.
+func (l *Linux) mount(src, fstype, data, path string) (targets.Target, error) {
+	l.mounts++
+	dir := filepath.Join(l.MountBase, strconv.Itoa(l.mounts))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := unix.Mount(src, dir, fstype, 0, data); err != nil {
+		return nil, fmt.Errorf("mount %s (%s) on %s: %w", src, fstype, dir, err)
+	}
+	t, err := targets.NewLocal(filepath.Join(dir, filepath.FromSlash(path)))
+	if err != nil {
+		unix.Unmount(dir, 0)
+		return nil, err
+	}
+	return &mountTarget{Target: t, dir: dir}, nil
+}
+
+// mountNFS mounts an NFS export with mount(2). The kernel's text mount
+// options need the server's address (addr=), which mount.nfs would look
+// up; NFSv4 first, then v3 without locking (no statd in the initramfs).
+func (l *Linux) mountNFS(ctx context.Context, t kdumpconf.Target, path string) (targets.Target, error) {
+	ips, err := net.DefaultResolver.LookupHost(ctx, t.Host)
+	if err != nil || len(ips) == 0 {
+		return nil, fmt.Errorf("nfs server %s: %w", t.Host, err)
+	}
+	src := t.Host + ":" + t.Export
+	var errs []error
+	for {
+		for _, o := range []struct{ fstype, opts string }{
+			{"nfs4", "vers=4.2,addr=" + ips[0]},
+			{"nfs4", "vers=4.1,addr=" + ips[0]},
+			{"nfs", "vers=3,nolock,proto=tcp,mountproto=tcp,addr=" + ips[0]},
+		} {
+			tg, err := l.mount(src, o.fstype, o.opts, path)
+			if err == nil {
+				l.logf("mounted %s (%s %s)", src, o.fstype, o.opts)
+				return tg, nil
+			}
+			errs = append(errs[:0:0], err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("nfs %s: %w (last: %v)", src, ctx.Err(), errors.Join(errs...))
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // waitDevice polls for the device spec names until ctx ends: drivers probe
@@ -135,28 +208,61 @@ func waitDevice(ctx context.Context, spec string) (string, error) {
 	}
 }
 
-// HostID is 127.0.0.1 for local targets, else the first non-loopback
-// IPv4 address.
-func (l *Linux) HostID(t Target) string {
-	if t.Kind == TargetLocal || t.Kind == TargetRaw {
-		return "127.0.0.1"
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err == nil {
-		for _, a := range addrs {
-			if ip, ok := a.(*net.IPNet); ok && !ip.IP.IsLoopback() && ip.IP.To4() != nil {
-				return ip.IP.String()
-			}
-		}
-	}
-	return "127.0.0.1"
+// mountTarget is a target on a file system capture-init mounted.
+type mountTarget struct {
+	targets.Target
+	dir string
 }
 
-// Dmesg is a stand-in until the kernel package reads the printk buffer.
-func (l *Linux) Dmesg(ctx context.Context) ([]byte, error) { return nil, ErrDmesgUnsupported }
+func (m *mountTarget) Close() error {
+	err := m.Target.Close()
+	unix.Sync()
+	if uerr := unix.Unmount(m.dir, 0); uerr != nil && err == nil {
+		err = fmt.Errorf("unmount %s: %w", m.dir, uerr)
+	}
+	return err
+}
 
-// Dump filters and writes /proc/vmcore with the in-process engine.
-func (l *Linux) Dump(ctx context.Context, cfg *Config, f File) (DumpStats, error) {
+// Dmesg reads the crashed kernel's log from /proc/vmcore in the format of
+// makedumpfile --dump-dmesg (vmcore-dmesg.txt). A corrupt buffer still
+// gives the records before the fault, followed by a line naming the error.
+func (l *Linux) Dmesg(ctx context.Context) ([]byte, error) {
+	d, err := vmcore.Open(l.VmcorePath)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	note := d.VMCOREINFO()
+	if note == nil {
+		return nil, errors.New("the dump has no VMCOREINFO note, which the kernel log is found with")
+	}
+	vi, err := kernel.ParseVMCOREINFO(note)
+	if err != nil {
+		return nil, err
+	}
+	x, err := kernel.NewX86_64(vi, d)
+	if err != nil {
+		return nil, err
+	}
+	log, err := kernel.ReadLog(vi, x, kernel.LogOptions{})
+	var b bytes.Buffer
+	if log != nil {
+		if werr := log.WriteDmesg(&b, kernel.DmesgOptions{CallerID: true}); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		if b.Len() == 0 {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "capture-init: the log ends here: %v\n", err)
+	}
+	return b.Bytes(), nil
+}
+
+// Dump filters and writes /proc/vmcore with the in-process engine, one
+// worker (the capture kernel runs with nr_cpus=1), logging every tenth.
+func (l *Linux) Dump(ctx context.Context, cfg *Config, f targets.File, flat bool, logf func(string, ...any)) (DumpStats, error) {
 	src, err := vmcore.Open(l.VmcorePath)
 	if err != nil {
 		return DumpStats{}, err
@@ -166,11 +272,27 @@ func (l *Linux) Dump(ctx context.Context, cfg *Config, f File) (DumpStats, error
 	if err != nil {
 		return DumpStats{}, err
 	}
+	logf("dump: filtered at level %d: %d of %d pages kept before the zero check", cfg.Level, p.Original-p.Counts.Excluded(), p.Original)
+	next := uint64(0)
+	opt := dump.Options{
+		Workers: 1,
+		Progress: func(done, total uint64) {
+			if total == 0 {
+				return
+			}
+			for pct := done * 100 / total; next <= pct && next <= 100; next += 10 {
+				logf("dump: %d%% (%d of %d pages)", next, done, total)
+			}
+		},
+		ReadError: func(r mem.PFNRange, err error) {
+			logf("dump: pages %#x-%#x unreadable, written as lost: %v", r.Start, r.End, err)
+		},
+	}
 	cw := &countingFile{File: f}
-	if cfg.Flatten {
-		err = dump.WriteKdumpFlat(ctx, src, p, cfg.Method, cw)
+	if flat {
+		err = dump.WriteKdumpFlatWith(ctx, src, p, cfg.Method, cw, opt)
 	} else {
-		err = dump.WriteKdump(ctx, src, p, cfg.Method, cw)
+		err = dump.WriteKdumpWith(ctx, src, p, cfg.Method, cw, opt)
 	}
 	st := DumpStats{Bytes: cw.end, Pages: p.Original - p.Counts.Excluded()}
 	return st, err
@@ -178,7 +300,7 @@ func (l *Linux) Dump(ctx context.Context, cfg *Config, f File) (DumpStats, error
 
 // countingFile records the end of the data written.
 type countingFile struct {
-	File
+	targets.File
 	end int64
 	off int64
 }
@@ -238,60 +360,41 @@ func (l *Linux) PeakMemoryKiB() int64 {
 }
 
 // Finish syncs and reboots, halts or powers off.
-func (l *Linux) Finish(a Action) error {
+func (l *Linux) Finish(a kdumpconf.Action) error {
 	unix.Sync()
 	cmd := unix.LINUX_REBOOT_CMD_RESTART
 	switch a {
-	case ActionHalt:
+	case kdumpconf.ActionHalt:
 		cmd = unix.LINUX_REBOOT_CMD_HALT
-	case ActionPoweroff:
+	case kdumpconf.ActionPoweroff:
 		cmd = unix.LINUX_REBOOT_CMD_POWER_OFF
 	}
 	return unix.Reboot(cmd)
 }
 
-// Now is the wall clock.
-func (l *Linux) Now() time.Time { return time.Now() }
-
-// localDest is a mounted file system.
-type localDest struct {
-	root    string
-	mounted bool
-}
-
-func (d *localDest) path(name string) string { return filepath.Join(d.root, filepath.FromSlash(name)) }
-
-func (d *localDest) MkdirAll(dir string) error { return os.MkdirAll(d.path(dir), 0o700) }
-
-func (d *localDest) Create(name string) (File, error) {
-	// O_EXCL: never overwrite an earlier dump.
-	return os.OpenFile(d.path(name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-}
-
-func (d *localDest) Rename(from, to string) error {
-	if err := os.Rename(d.path(from), d.path(to)); err != nil {
-		return err
-	}
-	// Make the rename durable: sync the directory.
-	f, err := os.Open(filepath.Dir(d.path(to)))
+// HookDir lists the executables in dir in lexical order.
+func (l *Linux) HookDir(dir string) []string {
+	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
-
-func (d *localDest) Close() error {
-	if !d.mounted {
 		return nil
 	}
-	unix.Sync()
-	if err := unix.Unmount(d.root, 0); err != nil {
-		return fmt.Errorf("unmount %s: %w", d.root, err)
+	var out []string
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
 	}
-	d.mounted = false
-	return nil
+	return out
 }
+
+func (l *Linux) logf(format string, a ...any) {
+	if l.Logf != nil {
+		l.Logf(format, a...)
+	}
+}
+
+// Now is the wall clock.
+func (l *Linux) Now() time.Time { return time.Now() }
 
 // StartWatchdog pets the watchdog device at path every interval until ctx
 // ends; it returns false if there is no such device. On exit it leaves the

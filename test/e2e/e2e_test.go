@@ -33,6 +33,7 @@ func TestQEMUPanicCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer h.Close()
 	var results []*Result
 	for _, k := range kernels {
 		for _, tg := range targets {

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kdumpkit/kdumpkit/initramfs"
 	"github.com/kdumpkit/kdumpkit/internal/cpio"
 	"github.com/kdumpkit/kdumpkit/internal/debkernel"
 	"github.com/kdumpkit/kdumpkit/internal/flock"
@@ -114,6 +115,7 @@ type Harness struct {
 	kernels  map[Kernel]*debkernel.Kernel
 	vmlinux  map[Kernel]string
 	repoRoot string
+	srv      *servers
 }
 
 // New returns a harness working under workDir (created if needed).
@@ -389,33 +391,67 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		return err
 	}
 
-	// The capture initramfs: capture-init as /init, kdump.conf, modules.
+	// The capture initramfs: capture-init as /init, kdump.conf, modules,
+	// in the layout package initramfs defines.
 	var conf strings.Builder
 	capMods := []string{"virtio_pci", "virtio_blk"}
+	// path is the dump path on the target; collected is where the host
+	// finds it.
+	path := "/var/crash/" + c.Name()
+	var collected string
+	data := map[string][]byte{}
+	modes := map[string]os.FileMode{}
 	switch c.Target {
 	case TargetLocal:
 		fmt.Fprintf(&conf, "ext4 LABEL=kdumpkit-e2e\n")
+	case TargetSSH, TargetNFS:
+		srv, err := h.servers(ctx)
+		if err != nil {
+			return err
+		}
+		capMods = append(capMods, "virtio_net")
+		if c.Target == TargetSSH {
+			path = filepath.Join(srv.sshRoot, path)
+			collected = path
+			fmt.Fprintf(&conf, "ssh %s@%s\nssh_port %d\n", srv.sshUser, GuestHostAddr, srv.sshPort)
+			data[initramfs.SSHKeyPath] = srv.sshKey
+			modes[initramfs.SSHKeyPath] = 0o600
+			data[initramfs.KnownHostsPath] = []byte(srv.knownHosts(GuestHostAddr))
+		} else {
+			if srv.nfsErr != nil {
+				return fmt.Errorf("e2e: no NFS server: %w", srv.nfsErr)
+			}
+			collected = filepath.Join(srv.nfsRoot, path)
+			capMods = append(capMods, "nfsv4")
+			fmt.Fprintf(&conf, "nfs %s:%s\n", GuestHostAddr, srv.nfsExport)
+		}
+		fmt.Fprintf(&conf, "net_config static %s %s\nnet_interface eth0\n", GuestAddr, GuestHostAddr)
 	default:
-		return fmt.Errorf("e2e: target %q is not wired yet", c.Target)
+		return fmt.Errorf("e2e: unknown target %q", c.Target)
 	}
 	mods, err := moduleFiles(ctx, k, filepath.Join(dir, "modules"), capMods...)
 	if err != nil {
 		return err
 	}
-	var modPaths []string
+	var modList strings.Builder
 	for _, m := range mods {
-		modPaths = append(modPaths, "/"+m[0])
+		fmt.Fprintf(&modList, "/%s\n", m[0])
 	}
-	fmt.Fprintf(&conf, "path /var/crash\ncore_collector %s\nfailure_action poweroff\nfinal_action poweroff\n", c.Collector)
-	if len(modPaths) > 0 {
-		fmt.Fprintf(&conf, "capture_modules %s\n", strings.Join(modPaths, " "))
+	collector := c.Collector
+	if c.Target == TargetSSH && !strings.Contains(collector, "-F") {
+		// kdump.conf wants -F for ssh (kdump-utils sends a stream);
+		// capture-init drops it when the server takes SFTP writes.
+		collector = strings.Replace(collector, "makedumpfile ", "makedumpfile -F ", 1)
 	}
-	fmt.Fprintf(&conf, "capture_deadline 20m\ncapture_wait 60s\n")
+	fmt.Fprintf(&conf, "path %s\ncore_collector %s\nfailure_action poweroff\nfinal_action poweroff\ncapture_deadline 20m\ntarget_wait 60s\n", path, collector)
+	data[initramfs.ConfigPath] = []byte(conf.String())
+	data[initramfs.ModulesPath] = []byte(modList.String())
 	capImg := filepath.Join(dir, "capture.img")
 	capArch := &archive{
 		dirs:  []string{"proc", "sys", "dev", "tmp", "etc", "var", "kdumpkit"},
-		files: append([][2]string{{"init", captureInit}}, mods...),
-		data:  map[string][]byte{"etc/kdump.conf": []byte(conf.String())},
+		files: append([][2]string{{initramfs.InitPath, captureInit}}, mods...),
+		data:  data,
+		modes: modes,
 	}
 	if res.InitramfsBytes, err = capArch.write(capImg); err != nil {
 		return err
@@ -451,6 +487,9 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		Append:     "console=ttyS0 crashkernel=" + c.CrashKernel + " panic=-1 oops=panic loglevel=6 rdinit=/init",
 		Drives:     []qemu.Drive{{Path: disk}},
 		ConsoleLog: res.Console,
+		// User networking: the guest reaches the host's loopback at
+		// 10.0.2.2 (GuestHostAddr).
+		Extra: []string{"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"},
 		Dir:        dir,
 	}
 	lines, err := h.boot(ctx, cfg)
@@ -459,7 +498,13 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 	}
 	h.measure(lines, res)
 
-	if err := h.collectLocal(ctx, disk, res); err != nil {
+	switch c.Target {
+	case TargetLocal:
+		err = h.collectLocal(ctx, disk, res)
+	default:
+		err = h.findDump(collected, res)
+	}
+	if err != nil {
 		return err
 	}
 	if !res.Saved {
@@ -563,11 +608,12 @@ func (h *Harness) collectLocal(ctx context.Context, disk string, res *Result) er
 		return err
 	}
 	cmd := exec.CommandContext(ctx, bin, "-R", "rdump /var/crash "+out, disk)
+	// debugfs exits 0 even when rdump fails; findDump notices.
 	msg, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("debugfs rdump: %w\n%s", err, msg)
 	}
-	return h.findDump(filepath.Join(out, "crash"), res)
+	return h.findDump(filepath.Join(out, "crash", res.Case.Name()), res)
 }
 
 // findDump looks for the one dump directory under root.

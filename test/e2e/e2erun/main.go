@@ -57,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer h.Close()
 	if *minCK {
 		fail := 0
 		for _, c := range cases {
