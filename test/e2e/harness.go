@@ -490,7 +490,7 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		// User networking: the guest reaches the host's loopback at
 		// 10.0.2.2 (GuestHostAddr).
 		Extra: []string{"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"},
-		Dir:        dir,
+		Dir:   dir,
 	}
 	lines, err := h.boot(ctx, cfg)
 	if err != nil {
