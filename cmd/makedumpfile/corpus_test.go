@@ -290,7 +290,7 @@ func TestCorpusFullFilesystemRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a tmpfs (CI runs it as root)")
 	}
-	_, src := corpusSource(t)
+	c, src := corpusSource(t)
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
@@ -303,8 +303,20 @@ func TestCorpusFullFilesystemRoot(t *testing.T) {
 			t.Errorf("unmount %s: %v", mnt, err)
 		}
 	})
+	// A level list retries on ENOSPC as on -L: -d 1 (580 MB) does not
+	// fit, -d 31 (24 MB) does, and the full file is deleted first.
+	retried := filepath.Join(mnt, "retried")
+	stdout, stderr := mustRun(t, 0, nil, "-l", "-d", "1,31", src, retried)
+	if !strings.Contains(stdout, "Retry to create a dumpfile by dump_level(31).") || !strings.Contains(stderr, "no space left on device") {
+		t.Errorf("no ENOSPC retry:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	sameFile(t, retried, c.Path("makedumpfile-l-d31.kdump"))
+	if err := os.Remove(retried); err != nil {
+		t.Fatal(err)
+	}
+
 	name := filepath.Join(mnt, "vmcore")
-	stdout, stderr := mustRun(t, 1, nil, "-d", "1", src, name)
+	stdout, stderr = mustRun(t, 1, nil, "-d", "1", src, name)
 	if !strings.HasSuffix(stdout, "\nmakedumpfile Failed.\n") || !strings.Contains(stdout, "is incomplete") {
 		t.Errorf("stdout:\n%s", stdout)
 	}
