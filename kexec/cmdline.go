@@ -37,9 +37,16 @@ var (
 	appendOther = []string{"nr_cpus=1", "reset_devices", "cgroup_disable=memory", "panic=10", "cma=0"}
 )
 
-// TestIDParam is the parameter `kdumpctl test` adds so the capture side
-// writes its result where the next `kdumpctl status` looks for it.
-const TestIDParam = "kdump_test_id"
+// The `kdumpctl test` protocol, after kdump-utils: kdumpctl appends
+// kdump_test_id=<id> to the capture command line; the capture side then
+// writes its dump into <path>/kdump-test-<id>/ on the target (no host-date
+// directory) and a file vmcore-creation.status there whose first word is
+// "success" or "fail"; the next `kdumpctl status` or `start` reads it.
+const (
+	TestIDParam    = "kdump_test_id"
+	TestDirPrefix  = "kdump-test-"
+	TestStatusFile = "vmcore-creation.status"
+)
 
 // CmdlineOptions adjusts the capture command line.
 type CmdlineOptions struct {
