@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,13 +118,18 @@ func (l *Linux) OpenTarget(ctx context.Context, cfg *Config, w Where) (targets.T
 	defer cancel()
 	switch t.Kind {
 	case kdumpconf.TargetFS:
-		dev, err := waitDevice(wctx, t.Device)
+		m, err := targets.MountDevice(wctx, targets.SystemDevices, t.Device, t.FSType, l.nextMountDir(), "")
 		if err != nil {
 			return nil, err
 		}
-		return l.mount(dev, t.FSType, "", kc.Path)
+		return local(m, kc.Path)
 	case kdumpconf.TargetNFS:
-		return l.mountNFS(wctx, t, kc.Path)
+		m, err := targets.MountNFS(wctx, targets.NFSConfig{Target: t.Host + ":" + t.Export}, l.nextMountDir())
+		if err != nil {
+			return nil, err
+		}
+		l.logf("mounted %s (%s %s)", m.Source, m.FSType, m.Data)
+		return local(m, kc.Path)
 	case kdumpconf.TargetSSH:
 		key, err := os.ReadFile(cfg.SSHKey)
 		if err != nil {
@@ -139,86 +143,33 @@ func (l *Linux) OpenTarget(ctx context.Context, cfg *Config, w Where) (targets.T
 	return nil, fmt.Errorf("%s targets: %w", describe(t), errors.ErrUnsupported)
 }
 
-// mount mounts src on a new directory and returns the target at path
-// below it; closing the target unmounts.
-func (l *Linux) mount(src, fstype, data, path string) (targets.Target, error) {
+func (l *Linux) nextMountDir() string {
 	l.mounts++
-	dir := filepath.Join(l.MountBase, strconv.Itoa(l.mounts))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := unix.Mount(src, dir, fstype, 0, data); err != nil {
-		return nil, fmt.Errorf("mount %s (%s) on %s: %w", src, fstype, dir, err)
-	}
-	t, err := targets.NewLocal(filepath.Join(dir, filepath.FromSlash(path)))
+	return filepath.Join(l.MountBase, strconv.Itoa(l.mounts))
+}
+
+// local returns the target at path on a mounted file system; closing it
+// unmounts.
+func local(m *targets.Mounted, path string) (targets.Target, error) {
+	t, err := targets.NewLocal(filepath.Join(m.Dir, filepath.FromSlash(path)))
 	if err != nil {
-		unix.Unmount(dir, 0)
+		m.Unmount()
 		return nil, err
 	}
-	return &mountTarget{Target: t, dir: dir}, nil
-}
-
-// mountNFS mounts an NFS export with mount(2). The kernel's text mount
-// options need the server's address (addr=), which mount.nfs would look
-// up; NFSv4 first, then v3 without locking (no statd in the initramfs).
-func (l *Linux) mountNFS(ctx context.Context, t kdumpconf.Target, path string) (targets.Target, error) {
-	ips, err := net.DefaultResolver.LookupHost(ctx, t.Host)
-	if err != nil || len(ips) == 0 {
-		return nil, fmt.Errorf("nfs server %s: %w", t.Host, err)
-	}
-	src := t.Host + ":" + t.Export
-	var errs []error
-	for {
-		for _, o := range []struct{ fstype, opts string }{
-			{"nfs4", "vers=4.2,addr=" + ips[0]},
-			{"nfs4", "vers=4.1,addr=" + ips[0]},
-			{"nfs", "vers=3,nolock,proto=tcp,mountproto=tcp,addr=" + ips[0]},
-		} {
-			tg, err := l.mount(src, o.fstype, o.opts, path)
-			if err == nil {
-				l.logf("mounted %s (%s %s)", src, o.fstype, o.opts)
-				return tg, nil
-			}
-			errs = append(errs[:0:0], err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("nfs %s: %w (last: %v)", src, ctx.Err(), errors.Join(errs...))
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// waitDevice polls for the device spec names until ctx ends: drivers probe
-// asynchronously after their module loads.
-func waitDevice(ctx context.Context, spec string) (string, error) {
-	for {
-		dev, err := FindDevice("/sys/class/block", "/dev", spec)
-		if err == nil {
-			return dev, nil
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return "", err
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("waiting for %s: %w (last: %v)", spec, ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return &mountTarget{Target: t, m: m}, nil
 }
 
 // mountTarget is a target on a file system capture-init mounted.
 type mountTarget struct {
 	targets.Target
-	dir string
+	m *targets.Mounted
 }
 
-func (m *mountTarget) Close() error {
-	err := m.Target.Close()
+func (t *mountTarget) Close() error {
+	err := t.Target.Close()
 	unix.Sync()
-	if uerr := unix.Unmount(m.dir, 0); uerr != nil && err == nil {
-		err = fmt.Errorf("unmount %s: %w", m.dir, uerr)
+	if uerr := t.m.Unmount(); uerr != nil && err == nil {
+		err = uerr
 	}
 	return err
 }

@@ -679,51 +679,112 @@ func (h *Harness) checkVerify(ctx context.Context, res *Result) error {
 	return nil
 }
 
-// crashFor returns how to run crash for a kernel series: Debian 12's
-// crash 8.0.2 reads 6.1 dumps, newer kernels need sid's crash 9 from the
-// chroot the oracle package keeps.
-func (h *Harness) crashFor(k Kernel) (root, bin string, err error) {
+// reader is how to run a dump reader for a kernel series: on the host
+// for 6.1 (Debian 12's crash 8.0.2 and drgn 0.0.22), in the sid chroot
+// the oracle package keeps for newer kernels, which those versions cannot
+// read (sid's crash 9 and drgn 0.3).
+type reader struct {
+	root    string // chroot, "" for the host
+	work    string // host directory visible in the chroot, "" for the host
+	inside  string // work as the chroot sees it
+	cleanup func()
+}
+
+// sidPackages are installed into the sid chroot for the newer kernels.
+var sidPackages = map[string]string{"crash": "usr/bin/crash", "python3-drgn": "usr/lib/python3/dist-packages/drgn"}
+
+func (h *Harness) reader(ctx context.Context, k Kernel, files ...string) (*reader, error) {
 	if k == Kernel61 {
-		bin, err = oracle.LookPath("crash")
-		return "", bin, err
+		return &reader{cleanup: func() {}}, nil
 	}
-	root = filepath.Join(h.CacheDir, oracle.SidRootName)
-	if _, err := os.Stat(filepath.Join(root, "usr/bin/crash")); err != nil {
-		return "", "", fmt.Errorf("crash for %s: sid's crash is not installed in %s (chroot %s apt-get install crash): %w", k, root, root, err)
+	if _, err := oracle.SidMakedumpfile(ctx, h.CacheDir, h.Log); err != nil {
+		return nil, fmt.Errorf("sid chroot: %w", err)
 	}
-	return root, "/usr/bin/crash", nil
+	root := filepath.Join(h.CacheDir, oracle.SidRootName)
+	if err := h.sidInstall(ctx, root); err != nil {
+		return nil, err
+	}
+	work := filepath.Join(root, "kdumpkit-work", "e2e-"+strconv.Itoa(os.Getpid()))
+	os.RemoveAll(work)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		dst := filepath.Join(work, filepath.Base(f))
+		if err := os.Link(f, dst); err != nil {
+			if err := copyFile(f, dst); err != nil {
+				os.RemoveAll(work)
+				return nil, err
+			}
+		}
+	}
+	return &reader{root: root, work: work, inside: "/kdumpkit-work/" + filepath.Base(work), cleanup: func() { os.RemoveAll(work) }}, nil
+}
+
+// sidInstall installs sidPackages into the chroot once (under a lock).
+func (h *Harness) sidInstall(ctx context.Context, root string) error {
+	var missing []string
+	for pkg, file := range sidPackages {
+		if _, err := os.Stat(filepath.Join(root, file)); err != nil {
+			missing = append(missing, pkg)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	unlock, err := flock.Lock(ctx, filepath.Join(h.CacheDir, "sid-root.e2e.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	slices.Sort(missing)
+	h.logf("installing %v into %s", missing, root)
+	cmd := exec.CommandContext(ctx, "chroot", append([]string{root, "apt-get", "install", "-y", "-q"}, missing...)...)
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("chroot %s apt-get install %v: %w\n%s", root, missing, err, tail(string(out), 1000))
+	}
+	return nil
+}
+
+// command returns the command running prog with args; file arguments
+// are given as host paths and mapped into the chroot.
+func (r *reader) command(ctx context.Context, prog string, args ...string) *exec.Cmd {
+	if r.root == "" {
+		return exec.CommandContext(ctx, prog, args...)
+	}
+	mapped := make([]string, len(args))
+	for i, a := range args {
+		mapped[i] = a
+		if filepath.IsAbs(a) {
+			if _, err := os.Stat(filepath.Join(r.work, filepath.Base(a))); err == nil {
+				mapped[i] = r.inside + "/" + filepath.Base(a)
+			}
+		}
+	}
+	if prog == oracle.Python {
+		prog = "/usr/bin/python3"
+	}
+	return exec.CommandContext(ctx, "chroot", append([]string{r.root, prog}, mapped...)...)
 }
 
 // checkCrash runs crash in batch mode: log must show the sysrq panic and
 // bt the crashing task's stack through sysrq_handle_crash.
 func (h *Harness) checkCrash(ctx context.Context, res *Result, vmlinux string) error {
-	root, bin, err := h.crashFor(res.Case.Kernel)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	r, err := h.reader(cctx, res.Case.Kernel, vmlinux, res.Vmcore)
 	if err != nil {
 		return err
 	}
-	var cmd *exec.Cmd
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	if root == "" {
-		cmd = exec.CommandContext(cctx, bin, "-s", vmlinux, res.Vmcore)
-	} else {
-		// Bind the two files into the chroot's work directory.
-		work := filepath.Join(root, "kdumpkit-work", "e2e-"+strconv.Itoa(os.Getpid()))
-		if err := os.MkdirAll(work, 0o755); err != nil {
+	defer r.cleanup()
+	bin := "/usr/bin/crash"
+	if r.root == "" {
+		if bin, err = oracle.LookPath("crash"); err != nil {
 			return err
 		}
-		defer os.RemoveAll(work)
-		for _, f := range []string{vmlinux, res.Vmcore} {
-			dst := filepath.Join(work, filepath.Base(f))
-			if err := os.Link(f, dst); err != nil {
-				if err := copyFile(f, dst); err != nil {
-					return err
-				}
-			}
-		}
-		inside := "/kdumpkit-work/" + filepath.Base(work)
-		cmd = exec.CommandContext(cctx, "chroot", root, bin, "-s", inside+"/"+filepath.Base(vmlinux), inside+"/"+filepath.Base(res.Vmcore))
 	}
+	cmd := r.command(cctx, bin, "-s", vmlinux, res.Vmcore)
 	cmd.Stdin = strings.NewReader("log\nbt\nquit\n")
 	out, err := cmd.CombinedOutput()
 	os.WriteFile(filepath.Join(res.Dir, "crash.txt"), out, 0o644)
@@ -744,8 +805,9 @@ func (h *Harness) checkCrash(ctx context.Context, res *Result, vmlinux string) e
 		return errors.New("crash bt printed no task (see crash.txt)")
 	}
 	bt := text[i:]
+	res.Backtrace = append(res.Backtrace, strings.TrimSpace(strings.SplitN(bt, "\n", 2)[0]))
 	for _, l := range strings.Split(bt, "\n") {
-		if strings.Contains(l, "#") {
+		if strings.HasPrefix(strings.TrimSpace(l), "#") {
 			res.Backtrace = append(res.Backtrace, strings.TrimSpace(l))
 		}
 	}
@@ -784,12 +846,16 @@ print(trace)
 sys.exit(0 if "sysrq_handle_crash" in trace else 3)
 `
 
-// checkDrgn opens the dump with drgn and finds the crashing thread. drgn
-// 0.0.22 (Debian 12) does not read 6.12 dumps, so that case reports it.
+// checkDrgn opens the dump with drgn and finds the crashing thread.
 func (h *Harness) checkDrgn(ctx context.Context, res *Result, vmlinux string) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, oracle.Python, "-c", drgnScript, res.Vmcore, vmlinux)
+	r, err := h.reader(cctx, res.Case.Kernel, vmlinux, res.Vmcore)
+	if err != nil {
+		return err
+	}
+	defer r.cleanup()
+	cmd := r.command(cctx, oracle.Python, "-c", drgnScript, res.Vmcore, vmlinux)
 	out, err := cmd.CombinedOutput()
 	os.WriteFile(filepath.Join(res.Dir, "drgn.txt"), out, 0o644)
 	if err != nil {
