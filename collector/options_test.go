@@ -221,3 +221,42 @@ func TestDistributionCollectorLines(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: any command line (a kdump.conf core_collector line is
+// configuration a user wrote) parses or is rejected, never panics, and an
+// accepted one is consistent.
+func FuzzParse(f *testing.F) {
+	f.Add("-l --message-level 7 -d 31 /proc/vmcore out")
+	f.Add("-F -c -d 31 /proc/vmcore")
+	f.Add("--split -z -d 1,31 --splitblock-size=1024 v a b c")
+	f.Add("--dump-dmesg --partial-dmesg -i vi v log")
+	f.Add("-cld31 -L 0x1E v o --num-threads=2 -b x")
+	f.Add("--reassemble a b c")
+	f.Fuzz(func(t *testing.T, line string) {
+		o, err := Parse(strings.Fields(line))
+		if err != nil {
+			var ue *UsageError
+			if !errors.As(err, &ue) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("%q: error of neither kind: %v", line, err)
+			}
+			return
+		}
+		if len(o.Levels) == 0 || o.MessageLevel < 0 || o.MessageLevel > MaxMessageLevel || o.Limit < 0 || o.NumThreads < 0 {
+			t.Fatalf("%q: inconsistent %+v", line, o)
+		}
+		switch o.Mode {
+		case ModeCreate, ModeDumpDmesg:
+			if o.VMCORE == "" || (o.DumpFile == "") != o.Flatten {
+				t.Fatalf("%q: operands %+v", line, o)
+			}
+		case ModeSplit:
+			if len(o.DumpFiles) < 2 {
+				t.Fatalf("%q: split into %d", line, len(o.DumpFiles))
+			}
+		case ModeReassemble:
+			if len(o.Members) < 1 || o.DumpFile == "" {
+				t.Fatalf("%q: reassemble %+v", line, o)
+			}
+		}
+	})
+}
