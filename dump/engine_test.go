@@ -15,6 +15,7 @@ import (
 	"github.com/kdumpkit/kdumpkit/codec"
 	"github.com/kdumpkit/kdumpkit/elfcore"
 	"github.com/kdumpkit/kdumpkit/filter"
+	"github.com/kdumpkit/kdumpkit/internal/corpus"
 	"github.com/kdumpkit/kdumpkit/kdumpfile"
 	"github.com/kdumpkit/kdumpkit/mem"
 	"github.com/kdumpkit/kdumpkit/vmcore"
@@ -318,5 +319,80 @@ func TestEngineNoAllocPerPage(t *testing.T) {
 				t.Errorf("%v workers %d: %.0f more allocations for %.0f more pages", m, workers, b-a, pages)
 			}
 		}
+	}
+}
+
+// TestCorpusZlibNotLarger: our zlib pages (-c) make a file no larger
+// than the C makedumpfile's on the real corpus, at -d 31 and -d 1, and
+// it reads back page for page.
+func TestCorpusZlibNotLarger(t *testing.T) {
+	c, src, _ := corpusSource(t)
+	for _, level := range []filter.Level{31, 1} {
+		theirs := c.Path(fmt.Sprintf("makedumpfile-c-d%d.kdump", level))
+		st, err := os.Stat(theirs)
+		if err != nil {
+			t.Skipf("corpus has no %s", filepath.Base(theirs))
+		}
+		p := excludePlan(t, src, level)
+		ours := filepath.Join(t.TempDir(), "ours")
+		writeFile(t, src, p, codec.Zlib, ours)
+		ost, err := os.Stat(ours)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("-c -d %d: ours %d bytes, makedumpfile %d (%.4f)", level, ost.Size(), st.Size(), float64(ost.Size())/float64(st.Size()))
+		if ost.Size() > st.Size() {
+			t.Errorf("-c -d %d: ours %d bytes, larger than makedumpfile's %d", level, ost.Size(), st.Size())
+		}
+		checkPages(t, src, ours, codec.Zlib)
+	}
+}
+
+// BenchmarkCorpusEncodePages compresses the pages -d 31 keeps from the
+// real corpus with each method, one page at a time as the engine does.
+func BenchmarkCorpusEncodePages(b *testing.B) {
+	if testing.Short() {
+		b.Skip("needs the real-kernel corpus")
+	}
+	c := corpus.Ensure(b)
+	src, err := vmcore.Open(c.Path(corpus.SourceName))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	p, err := filter.Exclude(context.Background(), src, 31, filter.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pages []byte
+	pg := make([]byte, src.PageSize())
+	for pfn, ok := p.Keep.Next(0); ok && len(pages) < 64<<20; pfn, ok = p.Keep.Next(pfn + 1) {
+		if err := src.ReadPage(pfn, pg); err != nil {
+			b.Fatal(err)
+		}
+		if !filter.IsZero(pg) {
+			pages = append(pages, pg...)
+		}
+	}
+	for _, m := range []codec.Method{codec.Zlib, codec.LZO, codec.Zstd, codec.Snappy} {
+		b.Run(m.String(), func(b *testing.B) {
+			var e codec.Encoder
+			defer e.Close()
+			dst := make([]byte, codec.MaxEncodedLen(len(pg)))
+			b.SetBytes(int64(len(pages)))
+			b.ReportAllocs()
+			var out int
+			for i := 0; i < b.N; i++ {
+				out = 0
+				for off := 0; off < len(pages); off += len(pg) {
+					data, _, err := e.EncodePage(m, dst, pages[off:off+len(pg)])
+					if err != nil {
+						b.Fatal(err)
+					}
+					out += len(data)
+				}
+			}
+			b.ReportMetric(100*float64(out)/float64(len(pages)), "%size")
+		})
 	}
 }

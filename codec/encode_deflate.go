@@ -1,0 +1,699 @@
+package codec
+
+import (
+	"encoding/binary"
+	"hash/adler32"
+	"math/bits"
+)
+
+// A deflate encoder for single pages, used for the kdump zlib method.
+//
+// Why not a general deflate library: makedumpfile -c runs zlib's
+// compress2 at level 1 once per page. Each call sets up and tears down
+// a whole deflate state, and general Go encoders carry the same kind of
+// per-stream cost (the Huffman table construction of
+// github.com/klauspost/compress alone was a third of its time on 4 KiB
+// pages) or compress less well than zlib level 1 at their fast levels
+// (77% of the page size against zlib's 66% on the real corpus). Pages
+// are small, come one at a time and are always complete, so the encoder
+// below does exactly one thing: it finds matches the way zlib level 1
+// does (deflate_fast: a 3-byte hash of 15 bits, hash chains followed at
+// most 4 deep, a match of 8 bytes is good enough, matches of up to 4
+// bytes have their positions hashed too) and writes one block, the
+// smallest of stored, fixed and dynamic Huffman (optimal code lengths,
+// limited to 15 bits). Its output is therefore about as small as zlib's
+// (it is not byte-identical: Huffman ties and matches running past the
+// end of the input are settled differently) while the hash tables are
+// never cleared: entries carry a per-page base and older ones read as
+// empty.
+
+const (
+	dfHashBits  = 15
+	dfMaxChain  = 4
+	dfNice      = 8
+	dfMaxInsert = 4
+	dfMinMatch  = 3
+	dfMaxMatch  = 258
+	dfWSize     = 1 << 15
+	dfMaxDist   = dfWSize - (dfMaxMatch + dfMinMatch + 1) // zlib's MAX_DIST
+	// dfMaxInput is the largest input the page encoder takes; larger
+	// blocks would need a sliding window. 32 KiB covers every page
+	// size Linux uses on x86_64 (4 KiB) and most others.
+	dfMaxInput  = dfWSize
+	dfLitCodes  = 286
+	dfDistCodes = 30
+	dfBLCodes   = 19
+	dfEOB       = 256
+)
+
+// pageDeflater holds the tables of one encoder; one per goroutine.
+type pageDeflater struct {
+	// head[h] is base+pos of the last position with hash h; prev[pos]
+	// the head value it replaced. Values at or below base are empty.
+	head [1 << dfHashBits]uint32
+	prev [dfMaxInput]uint32
+	base uint32
+
+	syms []uint32 // literal: byte; match: 1<<31 | distcode<<24 | (len-3)<<16 | (dist-1)
+
+	lfreq [dfLitCodes]uint32
+	dfreq [dfDistCodes]uint32
+	lbits [dfLitCodes]uint8
+	dbits [dfDistCodes]uint8
+	lcode [dfLitCodes]uint16
+	dcode [dfDistCodes]uint16
+
+	blfreq [dfBLCodes]uint32
+	blbits [dfBLCodes]uint8
+	blcode [dfBLCodes]uint16
+	rle    []uint16 // code-length codes: symbol | extra<<8
+
+	sortBuf []uint64
+	sortTmp []uint64
+	lenBuf  []uint32
+}
+
+// Static tables: length and distance codes and the fixed Huffman code.
+var (
+	dfLenCode   [256]uint8 // (length-3) -> length code - 257
+	dfLenBase   [29]uint16
+	dfLenExtra  = [29]uint8{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0}
+	dfDistCode  [512]uint8 // zlib's _dist_code: dist-1 < 256, else 256+(dist-1)>>7
+	dfDistBase  [30]uint16
+	dfDistExtra = [30]uint8{0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
+	dfBLOrder   = [dfBLCodes]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
+	dfBLExtra   = [dfBLCodes]uint8{16: 2, 17: 3, 18: 7}
+
+	dfFixedLBits [dfLitCodes + 2]uint8
+	dfFixedLCode [dfLitCodes + 2]uint16
+	dfFixedDBits [dfDistCodes]uint8
+	dfFixedDCode [dfDistCodes]uint16
+)
+
+func init() {
+	l := 0
+	for code := 0; code < 28; code++ {
+		dfLenBase[code] = uint16(l)
+		for i := 0; i < 1<<dfLenExtra[code]; i++ {
+			dfLenCode[l] = uint8(code)
+			l++
+		}
+	}
+	// Length 258 has its own code (285), not 284's last slot.
+	dfLenCode[255] = 28
+	dfLenBase[28] = 255
+	d := 0
+	for code := 0; code < 16; code++ {
+		dfDistBase[code] = uint16(d)
+		for i := 0; i < 1<<dfDistExtra[code]; i++ {
+			dfDistCode[d] = uint8(code)
+			d++
+		}
+	}
+	d >>= 7
+	for code := 16; code < 30; code++ {
+		dfDistBase[code] = uint16(d << 7)
+		for i := 0; i < 1<<(dfDistExtra[code]-7); i++ {
+			dfDistCode[256+d] = uint8(code)
+			d++
+		}
+	}
+	for i := range dfFixedLBits {
+		switch {
+		case i < 144:
+			dfFixedLBits[i] = 8
+		case i < 256:
+			dfFixedLBits[i] = 9
+		case i < 280:
+			dfFixedLBits[i] = 7
+		default:
+			dfFixedLBits[i] = 8
+		}
+	}
+	canonicalCodes(dfFixedLBits[:], dfFixedLCode[:])
+	for i := range dfFixedDBits {
+		dfFixedDBits[i] = 5
+	}
+	canonicalCodes(dfFixedDBits[:], dfFixedDCode[:])
+}
+
+func dfDist(dist uint32) int {
+	d := dist - 1
+	if d < 256 {
+		return int(dfDistCode[d])
+	}
+	return int(dfDistCode[256+d>>7])
+}
+
+func dfHash(b []byte) uint32 {
+	_ = b[2]
+	return (uint32(b[0])<<10 ^ uint32(b[1])<<5 ^ uint32(b[2])) & (1<<dfHashBits - 1)
+}
+
+// compress writes src as a zlib stream (RFC 1950, level-1 header) into
+// dst and returns its length. len(src) <= dfMaxInput and len(dst) >=
+// MaxEncodedLen(len(src)).
+func (d *pageDeflater) compress(dst, src []byte) int {
+	d.match(src)
+	dst[0], dst[1] = 0x78, 0x01
+	n := 2 + d.writeBlock(dst[2:], src)
+	binary.BigEndian.PutUint32(dst[n:], adler32.Checksum(src))
+	return n + 4
+}
+
+// match fills d.syms with zlib level 1's parse of src.
+func (d *pageDeflater) match(src []byte) {
+	n := len(src)
+	if d.base > ^uint32(0)-2*dfMaxInput {
+		clear(d.head[:])
+		d.base = 0
+	}
+	base := d.base
+	d.base += uint32(n) + 1
+	if cap(d.syms) < n+1 {
+		d.syms = make([]uint32, 0, max(n+1, 4096+1))
+	}
+	syms := d.syms[:0]
+	clear(d.lfreq[:])
+	clear(d.dfreq[:])
+	head, prev := &d.head, d.prev[:n]
+	for s := 0; s < n; {
+		look := n - s
+		if look < dfMinMatch {
+			// Too short to hash: the rest are literals.
+			d.lfreq[src[s]]++
+			syms = append(syms, uint32(src[s]))
+			s++
+			continue
+		}
+		h := dfHash(src[s : s+3])
+		cand := head[h] // base+pos, or <= base for none (zlib's NIL is position 0)
+		prev[s] = cand
+		head[h] = base + uint32(s)
+		if cand <= base || s-int(cand-base) > dfMaxDist {
+			d.lfreq[src[s]]++
+			syms = append(syms, uint32(src[s]))
+			s++
+			continue
+		}
+		mlen, mpos := d.longest(src, s, int(cand-base), base)
+		if mlen < dfMinMatch {
+			d.lfreq[src[s]]++
+			syms = append(syms, uint32(src[s]))
+			s++
+			continue
+		}
+		dist := uint32(s - mpos)
+		dc := dfDist(dist)
+		d.lfreq[257+int(dfLenCode[mlen-dfMinMatch])]++
+		d.dfreq[dc]++
+		syms = append(syms, 1<<31|uint32(dc)<<24|uint32(mlen-dfMinMatch)<<16|(dist-1))
+		if mlen <= dfMaxInsert && look-mlen >= dfMinMatch {
+			for i := s + 1; i < s+mlen; i++ {
+				h := dfHash(src[i : i+3])
+				prev[i] = head[h]
+				head[h] = base + uint32(i)
+			}
+		}
+		s += mlen
+	}
+	d.lfreq[dfEOB] = 1
+	d.syms = syms
+}
+
+// longest follows the hash chain from position cur as zlib's
+// longest_match does at level 1 and returns the best length (clamped to
+// the input) and its position.
+func (d *pageDeflater) longest(src []byte, s, cur int, base uint32) (int, int) {
+	look := len(src) - s
+	nice := min(dfNice, look)
+	maxLen := min(dfMaxMatch, look)
+	best, bestPos := dfMinMatch-1, 0
+	limit := 0 // positions at or below limit end the chain
+	if s > dfMaxDist {
+		limit = s - dfMaxDist
+	}
+	scan := src[s : maxLen+s]
+	start := binary.LittleEndian.Uint16(scan)
+	end := binary.LittleEndian.Uint16(scan[best-1:]) // the bytes at best-1 and best
+	prev := d.prev[:s]
+	for chain := dfMaxChain; ; {
+		m := src[cur:]
+		if binary.LittleEndian.Uint16(m[best-1:]) == end && binary.LittleEndian.Uint16(m) == start {
+			// Equal hashes and equal first two bytes make the third
+			// equal too (the hash keeps all of its bits).
+			l := 3 + matchLen(m[3:], scan[3:])
+			if l > best {
+				best, bestPos = l, cur
+				if l >= nice {
+					break
+				}
+				end = binary.LittleEndian.Uint16(scan[best-1:])
+			}
+		}
+		next := prev[cur]
+		if next <= base {
+			break
+		}
+		cur = int(next - base)
+		if cur <= limit {
+			break
+		}
+		chain--
+		if chain == 0 {
+			break
+		}
+	}
+	return best, bestPos
+}
+
+// matchLen returns how many leading bytes a and b (the shorter) share.
+func matchLen(a, b []byte) int {
+	n := 0
+	for len(b)-n >= 8 {
+		x := binary.LittleEndian.Uint64(a[n:]) ^ binary.LittleEndian.Uint64(b[n:])
+		if x != 0 {
+			return n + bits.TrailingZeros64(x)>>3
+		}
+		n += 8
+	}
+	for n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// bitWriter writes deflate's LSB-first bit stream into a byte slice
+// that is known to be large enough.
+type bitWriter struct {
+	out   []byte
+	n     int
+	acc   uint64
+	nbits uint
+}
+
+func (w *bitWriter) bits(v uint32, nb uint8) {
+	w.acc |= uint64(v) << (w.nbits & 63)
+	w.nbits += uint(nb)
+	if w.nbits >= 48 {
+		w.spill()
+	}
+}
+
+// spill writes the 6 whole bytes at the bottom of the accumulator. It
+// stores 8 bytes; the 2 past them are rewritten by the next spill or
+// by flush.
+func (w *bitWriter) spill() {
+	binary.LittleEndian.PutUint64(w.out[w.n:], w.acc)
+	w.n += 6
+	w.acc >>= 48
+	w.nbits -= 48
+}
+
+func (w *bitWriter) flush() int {
+	for w.nbits > 0 {
+		w.out[w.n] = byte(w.acc)
+		w.n++
+		w.acc >>= 8
+		w.nbits -= min(w.nbits, 8)
+	}
+	w.acc, w.nbits = 0, 0
+	return w.n
+}
+
+// writeBlock writes d.syms as one final deflate block, the smallest of
+// the three kinds, and returns its length in bytes.
+func (d *pageDeflater) writeBlock(dst, src []byte) int {
+	d.buildLengths(d.lfreq[:], d.lbits[:], 15)
+	d.buildLengths(d.dfreq[:], d.dbits[:], 15)
+	lcodes := dfLitCodes
+	for lcodes > 257 && d.lbits[lcodes-1] == 0 {
+		lcodes--
+	}
+	dcodes := dfDistCodes
+	for dcodes > 1 && d.dbits[dcodes-1] == 0 {
+		dcodes--
+	}
+	// Code-length codes for both trees, run-length coded as zlib does.
+	d.rle = d.rle[:0]
+	clear(d.blfreq[:])
+	d.scanTree(d.lbits[:lcodes])
+	d.scanTree(d.dbits[:dcodes])
+	d.buildLengths(d.blfreq[:], d.blbits[:], 7)
+	blcodes := dfBLCodes
+	for blcodes > 4 && d.blbits[dfBLOrder[blcodes-1]] == 0 {
+		blcodes--
+	}
+
+	// Costs in bits, without the 3-bit block header.
+	var extra, dyn, fixed uint64
+	for i := 257; i < dfLitCodes; i++ {
+		extra += uint64(d.lfreq[i]) * uint64(dfLenExtra[i-257])
+	}
+	for i := 0; i < dfDistCodes; i++ {
+		extra += uint64(d.dfreq[i]) * uint64(dfDistExtra[i])
+		dyn += uint64(d.dfreq[i]) * uint64(d.dbits[i])
+		fixed += uint64(d.dfreq[i]) * 5
+	}
+	for i := 0; i < dfLitCodes; i++ {
+		dyn += uint64(d.lfreq[i]) * uint64(d.lbits[i])
+		fixed += uint64(d.lfreq[i]) * uint64(dfFixedLBits[i])
+	}
+	dyn += 5 + 5 + 4 + 3*uint64(blcodes)
+	for _, r := range d.rle {
+		sym := r & 0xff
+		dyn += uint64(d.blbits[sym]) + uint64(dfBLExtra[sym])
+	}
+	dyn += extra
+	fixed += extra
+	storedBytes := uint64(len(src)) + 5*(uint64(len(src)+0xffff)/0xffff+b2u(len(src) == 0))
+	dynBytes := (dyn + 3 + 7) / 8
+	fixedBytes := (fixed + 3 + 7) / 8
+
+	w := bitWriter{out: dst}
+	switch {
+	case storedBytes <= min(dynBytes, fixedBytes):
+		return writeStored(dst, src)
+	case fixedBytes <= dynBytes:
+		w.bits(1|1<<1, 3)
+		d.writeSyms(&w, dfFixedLBits[:], dfFixedLCode[:], dfFixedDBits[:], dfFixedDCode[:])
+	default:
+		w.bits(1|2<<1, 3)
+		canonicalCodes(d.lbits[:lcodes], d.lcode[:])
+		canonicalCodes(d.dbits[:dcodes], d.dcode[:])
+		canonicalCodes(d.blbits[:], d.blcode[:])
+		w.bits(uint32(lcodes-257), 5)
+		w.bits(uint32(dcodes-1), 5)
+		w.bits(uint32(blcodes-4), 4)
+		for i := 0; i < blcodes; i++ {
+			w.bits(uint32(d.blbits[dfBLOrder[i]]), 3)
+		}
+		for _, r := range d.rle {
+			sym := r & 0xff
+			w.bits(uint32(d.blcode[sym]), d.blbits[sym])
+			if e := dfBLExtra[sym]; e > 0 {
+				w.bits(uint32(r>>8), e)
+			}
+		}
+		d.writeSyms(&w, d.lbits[:], d.lcode[:], d.dbits[:], d.dcode[:])
+	}
+	return w.flush()
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// writeStored writes src as final stored blocks.
+func writeStored(dst, src []byte) int {
+	n := 0
+	for first := true; first || len(src) > 0; first = false {
+		k := min(len(src), 0xffff)
+		final := byte(0)
+		if k == len(src) {
+			final = 1
+		}
+		dst[n] = final // BTYPE 00, then aligned
+		binary.LittleEndian.PutUint16(dst[n+1:], uint16(k))
+		binary.LittleEndian.PutUint16(dst[n+3:], ^uint16(k))
+		n += 5
+		n += copy(dst[n:], src[:k])
+		src = src[k:]
+	}
+	return n
+}
+
+func (d *pageDeflater) writeSyms(w *bitWriter, lbits []uint8, lcode []uint16, dbits []uint8, dcode []uint16) {
+	// The accumulator lives in locals here: this loop runs for every
+	// symbol of every page.
+	acc, nbits, out, n := w.acc, w.nbits, w.out, w.n
+	put := func(v uint32, nb uint8) {
+		acc |= uint64(v) << (nbits & 63)
+		nbits += uint(nb)
+	}
+	lbits, lcode = lbits[:dfLitCodes], lcode[:dfLitCodes]
+	dbits, dcode = dbits[:dfDistCodes], dcode[:dfDistCodes]
+	for _, s := range d.syms {
+		if s < 1<<31 {
+			s &= 0xff
+			put(uint32(lcode[s]), lbits[s])
+		} else {
+			l := (s >> 16) & 0xff
+			lc := int(dfLenCode[l])
+			// Length code (up to 15 bits) and its extra bits (up to 5).
+			put(uint32(lcode[257+lc]), lbits[257+lc])
+			put(l-uint32(dfLenBase[lc]), dfLenExtra[lc])
+			if nbits >= 32 {
+				binary.LittleEndian.PutUint64(out[n:], acc)
+				n += 4
+				acc >>= 32
+				nbits -= 32
+			}
+			dc := int(s>>24) & 0x1f
+			// Distance code (up to 15 bits) and extra bits (up to 13).
+			put(uint32(dcode[dc]), dbits[dc])
+			put(s&0xffff-uint32(dfDistBase[dc]), dfDistExtra[dc])
+		}
+		if nbits >= 32 {
+			binary.LittleEndian.PutUint64(out[n:], acc)
+			n += 4
+			acc >>= 32
+			nbits -= 32
+		}
+	}
+	w.acc, w.nbits, w.n = acc, nbits, n
+	w.bits(uint32(lcode[dfEOB]), lbits[dfEOB])
+}
+
+// scanTree run-length codes one tree's code lengths into d.rle (zlib's
+// scan_tree and send_tree): 16 repeats the previous length 3-6 times,
+// 17 and 18 give runs of 3-10 and 11-138 zeros.
+func (d *pageDeflater) scanTree(lens []uint8) {
+	emit := func(sym, extra int) {
+		d.rle = append(d.rle, uint16(sym|extra<<8))
+		d.blfreq[sym]++
+	}
+	prevlen := -1
+	for i := 0; i < len(lens); {
+		cur := int(lens[i])
+		j := i + 1
+		for j < len(lens) && int(lens[j]) == cur {
+			j++
+		}
+		run := j - i
+		i = j
+		if cur == 0 {
+			for run >= 11 {
+				k := min(run, 138)
+				emit(18, k-11)
+				run -= k
+			}
+			if run >= 3 {
+				emit(17, run-3)
+				run = 0
+			}
+			for ; run > 0; run-- {
+				emit(0, 0)
+			}
+			prevlen = 0
+			continue
+		}
+		if cur != prevlen {
+			emit(cur, 0)
+			run--
+		}
+		for run >= 3 {
+			k := min(run, 6)
+			emit(16, k-3)
+			run -= k
+		}
+		for ; run > 0; run-- {
+			emit(cur, 0)
+		}
+		prevlen = cur
+	}
+}
+
+// buildLengths sets lens to optimal prefix code lengths for freq,
+// limited to maxBits. As zlib does, a tree gets at least two codes, so
+// that every code has at least one bit.
+func (d *pageDeflater) buildLengths(freq []uint32, lens []uint8, maxBits int) {
+	clear(lens)
+	keys := d.sortBuf[:0]
+	for sym, f := range freq {
+		if f != 0 {
+			keys = append(keys, uint64(f)<<16|uint64(sym))
+		}
+	}
+	for sym := 0; len(keys) < 2; sym++ {
+		if freq[sym] == 0 {
+			keys = append(keys, 1<<16|uint64(sym))
+		}
+	}
+	keys = d.sortByFreq(keys)
+	a := d.lenBuf[:0]
+	for _, k := range keys {
+		a = append(a, uint32(k>>16))
+	}
+	d.lenBuf = a
+	minimumRedundancy(a)
+	// a[i] is now the length of keys[i]; the rarest symbols come first
+	// and have the longest codes.
+	if int(a[0]) > maxBits {
+		limitLengths(a, maxBits)
+	}
+	for i, k := range keys {
+		lens[k&0xffff] = uint8(a[i])
+	}
+}
+
+// sortByFreq sorts keys (freq<<16 | symbol, in symbol order) by
+// frequency, ties in symbol order. Short lists get an insertion sort,
+// longer ones a stable radix sort on 4-bit digits of the frequency,
+// with only as many passes as the largest frequency needs: pages use few
+// symbols, so these tables are rebuilt for every page and must be cheap.
+func (d *pageDeflater) sortByFreq(keys []uint64) []uint64 {
+	if len(keys) <= 24 {
+		for i := 1; i < len(keys); i++ {
+			k := keys[i]
+			j := i
+			for ; j > 0 && keys[j-1] > k; j-- {
+				keys[j] = keys[j-1]
+			}
+			keys[j] = k
+		}
+		return keys
+	}
+	if cap(d.sortTmp) < len(keys) {
+		d.sortTmp = make([]uint64, len(keys), max(len(keys), dfLitCodes+2))
+	}
+	tmp := d.sortTmp[:len(keys)]
+	var all uint64
+	for _, k := range keys {
+		all |= k
+	}
+	for sh := uint(16); sh < 64 && all>>sh != 0; sh += 4 {
+		var count [17]int
+		for _, k := range keys {
+			count[(k>>sh)&15+1]++
+		}
+		for i := 1; i < 17; i++ {
+			count[i] += count[i-1]
+		}
+		for _, k := range keys {
+			b := (k >> sh) & 15
+			tmp[count[b]] = k
+			count[b]++
+		}
+		keys, tmp = tmp, keys
+	}
+	d.sortBuf, d.sortTmp = keys[:0], tmp[:0]
+	return keys
+}
+
+// minimumRedundancy turns ascending weights into Huffman code lengths in
+// place (Moffat and Katajainen's in-place algorithm). len(a) >= 2.
+func minimumRedundancy(a []uint32) {
+	n := len(a)
+	a[0] += a[1]
+	root, leaf := 0, 2
+	for next := 1; next < n-1; next++ {
+		if leaf >= n || a[root] < a[leaf] {
+			a[next] = a[root]
+			a[root] = uint32(next)
+			root++
+		} else {
+			a[next] = a[leaf]
+			leaf++
+		}
+		if leaf >= n || (root < next && a[root] < a[leaf]) {
+			a[next] += a[root]
+			a[root] = uint32(next)
+			root++
+		} else {
+			a[next] += a[leaf]
+			leaf++
+		}
+	}
+	a[n-2] = 0
+	for next := n - 3; next >= 0; next-- {
+		a[next] = a[a[next]] + 1
+	}
+	avail, used, depth := 1, 0, uint32(0)
+	root, next := n-2, n-1
+	for avail > 0 {
+		for root >= 0 && a[root] == depth {
+			used++
+			root--
+		}
+		for avail > used {
+			a[next] = depth
+			next--
+			avail--
+		}
+		avail = 2 * used
+		depth++
+		used = 0
+	}
+}
+
+// limitLengths caps code lengths (descending in a) at maxBits and
+// repairs the Kraft sum by lengthening the shortest codes that can
+// take it, as zlib's gen_bitlen does; the rarest symbols keep the
+// longest codes.
+func limitLengths(a []uint32, maxBits int) {
+	var count [32]int
+	for _, l := range a {
+		count[min(int(l), maxBits)]++
+	}
+	// Kraft sum in units of 2^-maxBits.
+	total := 0
+	for l := 1; l <= maxBits; l++ {
+		total += count[l] << (maxBits - l)
+	}
+	for total > 1<<maxBits {
+		count[maxBits]--
+		for l := maxBits - 1; l > 0; l-- {
+			if count[l] != 0 {
+				count[l]--
+				count[l+1] += 2
+				break
+			}
+		}
+		total--
+	}
+	i := 0
+	for l := maxBits; l > 0; l-- {
+		for k := 0; k < count[l]; k++ {
+			a[i] = uint32(l)
+			i++
+		}
+	}
+}
+
+// canonicalCodes assigns deflate's canonical codes for lens, bit-reversed
+// for LSB-first output.
+func canonicalCodes(lens []uint8, codes []uint16) {
+	var count [16]uint16
+	for _, l := range lens {
+		count[l]++
+	}
+	count[0] = 0
+	var next [16]uint16
+	code := uint16(0)
+	for b := 1; b < 16; b++ {
+		code = (code + count[b-1]) << 1
+		next[b] = code
+	}
+	for i, l := range lens {
+		if l == 0 {
+			continue
+		}
+		c := next[l]
+		next[l]++
+		codes[i] = bits.Reverse16(c) >> (16 - l)
+	}
+}
