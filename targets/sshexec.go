@@ -127,33 +127,57 @@ func (e *execTarget) Create(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Create the empty file exclusively first, so that a name clash is an
-	// error here and not a clobbered file; dd then writes into it.
-	if _, err := e.run("umask 077; "+ifExists(p)+"set -C; : > "+shellQuote(p), nil); err != nil {
-		return nil, err
-	}
-	cl, _, err := e.cc.current()
+	cl, gen, err := e.cc.current()
 	if err != nil {
 		return nil, err
 	}
 	sess, err := cl.NewSession()
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", p, err)
+		if rerr := e.cc.reconnect(gen, err); rerr != nil {
+			return nil, fmt.Errorf("create %s: %w", p, err)
+		}
+		if cl, _, err = e.cc.current(); err == nil {
+			sess, err = cl.NewSession()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create %s: %w", p, err)
+		}
 	}
 	w, err := sess.StdinPipe()
 	if err != nil {
 		sess.Close()
 		return nil, fmt.Errorf("create %s: %w", p, err)
 	}
+	r, err := sess.StdoutPipe()
+	if err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("create %s: %w", p, err)
+	}
 	f := &streamFile{path: p, sess: sess, w: w}
 	sess.Stderr = &f.stderr
-	// conv=fsync: dd fsyncs the file before it exits, so its exit status
-	// says the data is durable on the server.
-	f.script = "exec dd bs=65536 conv=notrunc,fsync of=" + shellQuote(p)
+	// One session: create the file exclusively (noclobber), say so on
+	// stdout, then dd the stream into it. conv=fsync: dd fsyncs the file
+	// before it exits, so its exit status says the data is durable.
+	f.script = "umask 077; " + ifExists(p) + "set -C; : > " + shellQuote(p) +
+		" || exit; echo created; exec dd bs=65536 conv=notrunc,fsync of=" + shellQuote(p)
 	if err := sess.Start(f.script); err != nil {
 		sess.Close()
 		return nil, fmt.Errorf("create %s: %w", p, err)
 	}
+	// Wait for the file to exist (or the script to fail) before
+	// returning, so that a name clash is Create's error.
+	line := make([]byte, len("created\n"))
+	if _, err := io.ReadFull(r, line); err != nil || string(line) != "created\n" {
+		f.done = true
+		w.Close()
+		werr := sess.Wait()
+		sess.Close()
+		if werr == nil {
+			werr = fmt.Errorf("remote create said %q: %v", line, err)
+		}
+		return nil, remoteErr(f.script, werr, f.stderr.Bytes())
+	}
+	go io.Copy(io.Discard, r)
 	return f, nil
 }
 
@@ -248,26 +272,44 @@ func (e *execTarget) Free(name string) (uint64, error) {
 }
 
 // parseDFAvail reads the available space from `df -Pk` output (POSIX
-// format: a header line, then "fs blocks used avail capacity mount" in
-// 1024-byte units; the filesystem name may contain spaces, so fields are
-// counted from the end).
+// format: a header line, then "filesystem blocks used avail capacity
+// mountpoint" in 1024-byte units). Filesystem names and mount points may
+// hold blanks, so the columns are found by the capacity field ("42%")
+// that follows three numbers.
 func parseDFAvail(out []byte) (uint64, error) {
 	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
 	if len(lines) < 2 {
 		return 0, fmt.Errorf("df output: %d lines, want a header and one line", len(lines))
 	}
-	f := strings.Fields(lines[len(lines)-1])
-	if len(f) < 6 {
-		return 0, fmt.Errorf("df output line %q: %d fields, want 6", lines[len(lines)-1], len(f))
+	last := lines[len(lines)-1]
+	f := strings.Fields(last)
+	for i := 4; i < len(f); i++ {
+		pct, ok := strings.CutSuffix(f[i], "%")
+		if !ok || !isDigits(pct) || !isDigits(f[i-1]) || !isDigits(f[i-2]) || !isDigits(f[i-3]) {
+			continue
+		}
+		kb, err := strconv.ParseUint(f[i-1], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("df output line %q: available: %w", last, err)
+		}
+		if kb > (1<<64-1)/1024 {
+			return 0, fmt.Errorf("df output line %q: available %d KiB overflows", last, kb)
+		}
+		return kb * 1024, nil
 	}
-	kb, err := strconv.ParseUint(f[len(f)-3], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("df output line %q: available: %w", lines[len(lines)-1], err)
+	return 0, fmt.Errorf("df output line %q: no blocks, used, available and capacity columns", last)
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
 	}
-	if kb > (1<<64-1)/1024 {
-		return 0, fmt.Errorf("df output line %q: available %d KiB overflows", lines[len(lines)-1], kb)
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
 	}
-	return kb * 1024, nil
+	return true
 }
 
 // streamFile is a remote dd fed through the session's stdin.
