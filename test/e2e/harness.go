@@ -66,11 +66,19 @@ type Case struct {
 	CrashKernel string // e.g. "256M"
 	// Collector is the kdump.conf core_collector line.
 	Collector string
+	// AgentLoad makes the guest agent build nothing and load the capture
+	// kernel with a capture initramfs the harness built, instead of
+	// running kdumpctl start in the guest (which builds its own).
+	AgentLoad bool
 }
 
 // Name is a short name for logs and directories.
 func (c Case) Name() string {
-	return fmt.Sprintf("%s-%s-%dM-ck%s", c.Kernel, c.Target, c.MemoryMiB, c.CrashKernel)
+	n := fmt.Sprintf("%s-%s-%dM-ck%s", c.Kernel, c.Target, c.MemoryMiB, c.CrashKernel)
+	if c.AgentLoad {
+		n += "-agent"
+	}
+	return n
 }
 
 // Result is what a run measured and found.
@@ -358,6 +366,7 @@ var (
 	savedRE = regexp.MustCompile(`^capture-init: \[ *[0-9.]+s\] saved `)
 	dumpRE  = regexp.MustCompile(`^capture-init: \[ *[0-9.]+s\] dump: done in ([0-9.]+)s`)
 	peakRE  = regexp.MustCompile(`peak memory (-?[0-9]+) KiB`)
+	builtRE = regexp.MustCompile(`initramfs \S+ built \(([0-9]+) bytes`)
 )
 
 // Run runs one case: build, boot, panic, capture, collect, check.
@@ -458,15 +467,23 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 	}
 	h.logf("%s: capture initramfs %d bytes, kdump.conf:\n%s", c.Name(), res.InitramfsBytes, conf.String())
 
-	// The first kernel's initramfs: the agent, the capture kernel and
-	// its initramfs.
-	agentConf := fmt.Sprintf(`{"kernel":"/boot/vmlinuz","initrd":"/boot/capture.img","cmdline":%q,"anon_mib":%d,"zero_mib":%d,"tmpfs_mib":%d}`,
-		CaptureCmdline, c.MemoryMiB/4, c.MemoryMiB/16, c.MemoryMiB/8)
+	// The first kernel's initramfs: the agent as /init, and either
+	// kdumpctl with what it builds the capture initramfs from (the
+	// kernel, its module tree, kdump.conf, keys) or the image built above.
 	firstImg := filepath.Join(dir, "first.img")
-	firstArch := &archive{
-		dirs:  []string{"proc", "sys", "dev", "tmp", "etc"},
-		files: [][2]string{{"init", agent}, {"boot/vmlinuz", k.Vmlinuz}, {"boot/capture.img", capImg}},
-		data:  map[string][]byte{"etc/guestagent.json": []byte(agentConf)},
+	workload := fmt.Sprintf(`"anon_mib":%d,"zero_mib":%d,"tmpfs_mib":%d`, c.MemoryMiB/4, c.MemoryMiB/16, c.MemoryMiB/8)
+	var firstArch *archive
+	if c.AgentLoad {
+		agentConf := fmt.Sprintf(`{"kernel":"/boot/vmlinuz","initrd":"/boot/capture.img","cmdline":%q,%s}`, CaptureCmdline, workload)
+		firstArch = &archive{
+			dirs:  []string{"proc", "sys", "dev", "tmp", "etc"},
+			files: [][2]string{{"init", agent}, {"boot/vmlinuz", k.Vmlinuz}, {"boot/capture.img", capImg}},
+			data:  map[string][]byte{"etc/guestagent.json": []byte(agentConf)},
+		}
+	} else {
+		if firstArch, err = h.kdumpctlArchive(ctx, k, agent, captureInit, c, data, capMods, workload); err != nil {
+			return err
+		}
 	}
 	if _, err := firstArch.write(firstImg); err != nil {
 		return err
@@ -497,6 +514,14 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		return err
 	}
 	h.measure(lines, res)
+	if !c.AgentLoad {
+		res.InitramfsBytes = 0
+		for _, l := range lines {
+			if m := builtRE.FindStringSubmatch(l.Text); m != nil {
+				res.InitramfsBytes, _ = strconv.ParseInt(m[1], 10, 64)
+			}
+		}
+	}
 
 	switch c.Target {
 	case TargetLocal:

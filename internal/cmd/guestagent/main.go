@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,6 +22,13 @@ const (
 	MarkerPanic  = "KDUMPKIT-AGENT-PANIC"  // printed right before the sysrq write
 	MarkerFailed = "KDUMPKIT-AGENT-FAILED" // followed by the reason
 )
+
+// Net is a static interface configuration.
+type Net struct {
+	Interface string `json:"interface"`
+	Address   string `json:"address"` // 10.0.2.15/24
+	Gateway   string `json:"gateway"`
+}
 
 // Config is /etc/guestagent.json, written by the harness.
 type Config struct {
@@ -31,10 +40,13 @@ type Config struct {
 	Initrd   string   `json:"initrd,omitempty"`
 	Cmdline  string   `json:"cmdline,omitempty"`
 	Mounts   []string `json:"mounts,omitempty"` // "DEV DIR FSTYPE" mounted before kdumpctl runs
-	AnonMiB  int      `json:"anon_mib"`
-	TmpfsMiB int      `json:"tmpfs_mib"`
-	ZeroMiB  int      `json:"zero_mib"`
-	NoPanic  bool     `json:"no_panic,omitempty"` // power off instead (tests of the agent itself)
+	// Net, if set, configures an interface statically before kdumpctl
+	// runs (kdumpctl resolves network targets on the running system).
+	Net      *Net `json:"net,omitempty"`
+	AnonMiB  int  `json:"anon_mib"`
+	TmpfsMiB int  `json:"tmpfs_mib"`
+	ZeroMiB  int  `json:"zero_mib"`
+	NoPanic  bool `json:"no_panic,omitempty"` // power off instead (tests of the agent itself)
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout)) }
@@ -90,6 +102,12 @@ func agent(path string, out io.Writer) error {
 		if err := unix.Mount(f[0], f[1], f[2], 0, ""); err != nil {
 			return fmt.Errorf("mount %s on %s: %w", f[0], f[1], err)
 		}
+	}
+	if cfg.Net != nil {
+		if err := setupNet(*cfg.Net); err != nil {
+			return err
+		}
+		logf(out, "network %s %s via %s", cfg.Net.Interface, cfg.Net.Address, cfg.Net.Gateway)
 	}
 	if cfg.Kdumpctl != "" {
 		for _, sub := range []string{"start", "status"} {
@@ -222,4 +240,39 @@ func workload(cfg Config, out io.Writer) ([][]byte, error) {
 	}
 	logf(out, "workload: anon %d MiB, zero %d MiB, tmpfs %d MiB in %.1fs", cfg.AnonMiB, cfg.ZeroMiB, cfg.TmpfsMiB, time.Since(t).Seconds())
 	return hold, nil
+}
+
+// setupNet brings up loopback and the interface with a static address and
+// default route.
+func setupNet(n Net) error {
+	if lo, err := netlink.LinkByName("lo"); err == nil {
+		netlink.LinkSetUp(lo)
+	}
+	var link netlink.Link
+	var err error
+	for i := 0; i < 100; i++ {
+		if link, err = netlink.LinkByName(n.Interface); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("interface %s: %w", n.Interface, err)
+	}
+	addr, err := netlink.ParseAddr(n.Address)
+	if err != nil {
+		return err
+	}
+	if err := netlink.AddrAdd(link, addr); err != nil {
+		return fmt.Errorf("%s: add %s: %w", n.Interface, n.Address, err)
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return err
+	}
+	if n.Gateway != "" {
+		if err := netlink.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.ParseIP(n.Gateway)}); err != nil {
+			return fmt.Errorf("default route via %s: %w", n.Gateway, err)
+		}
+	}
+	return nil
 }
