@@ -22,9 +22,11 @@ type Options struct {
 	// goroutines or channels: the capture kernel usually has one CPU.
 	Workers int
 	// CyclicBuffer bounds the page buffers in flight, in bytes
-	// (makedumpfile --cyclic-buffer, which takes KiB). 0 means
-	// DefaultCyclicBuffer; it is raised to what the workers need to
-	// have one batch each in flight.
+	// (makedumpfile --cyclic-buffer, which takes KiB). 0 means two
+	// batches of 16 pages per worker (128 KiB each with 4 KiB pages);
+	// it is raised to what the workers need to have one batch each in
+	// flight and one being written. The inline engine (one worker)
+	// always uses one batch.
 	CyclicBuffer int64
 	// WorkDir is makedumpfile --work-dir: a directory for scratch
 	// files. The kdump engine keeps its bounded state in memory and
@@ -41,11 +43,6 @@ type Options struct {
 	// as lost and the dump goes on; it ends marked incomplete.
 	ReadError func(r mem.PFNRange, err error)
 }
-
-// DefaultCyclicBuffer is the page memory the engine keeps in flight by
-// default: enough for two batches per worker on a small machine,
-// little next to the C tool's own buffers.
-const DefaultCyclicBuffer = 512 << 10
 
 // batchPages is how many pages one unit of work holds. Hand-offs between
 // goroutines cost about a microsecond; a batch of 16 pages costs 50 µs
@@ -231,7 +228,10 @@ func (e *engine) runInline(ctx context.Context) error {
 // its worker is done, then refilled and queued again.
 func (e *engine) runParallel(ctx context.Context, workers int) error {
 	ps := e.src.PageSize()
-	nb := int(max(e.opt.CyclicBuffer, DefaultCyclicBuffer) / int64(batchPages*ps))
+	nb := 2 * workers
+	if e.opt.CyclicBuffer > 0 {
+		nb = int(min(e.opt.CyclicBuffer/int64(batchPages*ps), 1<<16))
+	}
 	nb = max(nb, workers+1)
 	zero := e.p.Level&filter.ExcludeZero != 0
 
