@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -204,5 +205,83 @@ func TestRootRawLoop(t *testing.T) {
 	defer r.Close()
 	if has, err := RawHasDump(r); err != nil || !has {
 		t.Fatalf("RawHasDump = %v, %v", has, err)
+	}
+}
+
+// smallTmpfs mounts a tmpfs of size bytes for the test's life.
+func smallTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(size)+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("Root test: mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// TestRootSSHDFullDisk: the SSH server's filesystem fills up in the middle
+// of the vmcore, over SFTP and over exec+dd. The error matches ErrNoSpace,
+// nothing is renamed or deleted, and the SFTP vmcore-incomplete keeps
+// every page that landed and the incomplete flag.
+func TestRootSSHDFullDisk(t *testing.T) {
+	needRoot(t)
+	for _, mode := range []SSHMode{SSHSFTP, SSHExec} {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := startSSHD(t, true)
+			root := smallTmpfs(t, 4<<20)
+			tg, err := DialSSH(testCtx(t), s.clientConfig(mode, root))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			src, p := engineSource(t, 3072) // 8 MiB of incompressible pages
+			d, err := Begin(tg, Options{Host: "10.0.2.15", Time: crashTime})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.WriteFile(DmesgName, strings.NewReader("Kernel panic\n")); err != nil {
+				t.Fatal(err)
+			}
+			f, err := d.CreateVmcore()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Flattened() {
+				err = dump.WriteKdumpFlat(context.Background(), src, p, codec.Raw, f)
+				if err == nil {
+					err = f.Sync()
+				}
+			} else {
+				err = dump.WriteKdump(context.Background(), src, p, codec.Raw, f)
+			}
+			f.Close()
+			if !errors.Is(err, ErrNoSpace) {
+				t.Fatalf("dump onto a full server disk: %v, want an error matching ErrNoSpace", err)
+			}
+			t.Logf("writer: %v", err)
+			dir := filepath.Join(root, d.Dir())
+			for _, name := range []string{VmcoreName, VmcoreFlatName} {
+				if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("%s exists after the failed dump: %v", name, err)
+				}
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, DmesgName)); err != nil || string(b) != "Kernel panic\n" {
+				t.Fatalf("dmesg: %q, %v", b, err)
+			}
+			vm := filepath.Join(dir, VmcoreIncompleteName)
+			if !d.Flattened() {
+				intact, lost := dumptest.CheckIncomplete(t, src, vm)
+				if intact == 0 || lost == 0 {
+					t.Fatalf("vmcore-incomplete: %d pages intact, %d lost", intact, lost)
+				}
+				t.Logf("vmcore-incomplete: %d pages intact, %d lost", intact, lost)
+			} else if st, err := os.Stat(vm); err != nil || st.Size() == 0 {
+				t.Fatalf("vmcore-incomplete: %v, %v", st, err)
+			}
+		})
 	}
 }

@@ -16,6 +16,11 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
+// sftpChunk is the most one SFTP write call sends before waiting for the
+// server's acknowledgements: the most that is sent twice after a lost
+// connection. 32 requests of 32 KiB keep a link busy.
+const sftpChunk = 1 << 20
+
 // errNoSFTP: the server refused the sftp subsystem.
 var errNoSFTP = errors.New("server has no sftp subsystem")
 
@@ -365,22 +370,31 @@ func (f *sftpFile) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *sftpFile) writeAt(p []byte, off int64) (int, error) {
-	first := true
-	err := f.retry(func(h *sftp.File) error {
-		if !first {
-			// The whole call is sent again: the server may have applied
-			// part of it, and writing the same bytes at the same offsets
-			// twice is harmless.
-			f.resent += int64(len(p))
+	// Large writes go in chunks, each acknowledged by the server before
+	// the next: after a lost connection only the chunk in flight is sent
+	// again, not the whole call.
+	done := 0
+	for done < len(p) {
+		chunk := p[done:min(len(p), done+sftpChunk)]
+		at := off + int64(done)
+		first := true
+		err := f.retry(func(h *sftp.File) error {
+			if !first {
+				// The chunk goes again whole: the server may have applied
+				// part of it, and the same bytes at the same offsets
+				// twice are harmless.
+				f.resent += int64(len(chunk))
+			}
+			first = false
+			_, err := h.WriteAt(chunk, at)
+			return err
+		})
+		if err != nil {
+			return done, f.s.writeErr(f.path, at, len(chunk), err)
 		}
-		first = false
-		_, err := h.WriteAt(p, off)
-		return err
-	})
-	if err != nil {
-		return 0, f.s.writeErr(f.path, off, len(p), err)
+		done += len(chunk)
 	}
-	return len(p), nil
+	return done, nil
 }
 
 func (f *sftpFile) Write(p []byte) (int, error) {

@@ -349,8 +349,8 @@ func TestSSHDResume(t *testing.T) {
 		t.Fatalf("no reconnect: the server was not killed during the transfer")
 	}
 	// Resumed, not restarted: only the write that was cut off went again.
-	if vmFile.resent == 0 || vmFile.resent > 4<<20 {
-		t.Errorf("%d bytes sent again after the reconnect, want the one cut-off write (> 0, at most 4 MiB)", vmFile.resent)
+	if vmFile.resent == 0 || vmFile.resent > sftpChunk {
+		t.Errorf("%d bytes sent again after the reconnect, want the chunk in flight (0 < n <= %d)", vmFile.resent, sftpChunk)
 	}
 	t.Logf("%d reconnects, %d of %d bytes sent again", n, vmFile.resent, len(want))
 }
@@ -465,3 +465,77 @@ func TestSSHDKnownHostsAlgorithms(t *testing.T) {
 }
 
 var _ io.WriterAt = File(nil)
+
+// TestSSHDResumeMidWrite: sshd is killed while one large WriteAt is in
+// flight (as soon as the server's file passes 8 MiB), so the server has
+// applied part of the call; the call is sent again on a new connection
+// and the file ends up identical to the payload.
+func TestSSHDResumeMidWrite(t *testing.T) {
+	s := startSSHD(t, true)
+	root := t.TempDir()
+	cfg := s.clientConfig(SSHSFTP, root)
+	cfg.DialTimeout = 2 * time.Second
+	tg, err := DialSSH(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	if err := tg.Mkdir("d"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := tg.Create("d/" + VmcoreIncompleteName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := payload(48<<20, 11)
+	remote := filepath.Join(root, "d", VmcoreIncompleteName)
+	writing := make(chan struct{})
+	killed := make(chan bool, 1) // true if the kill came while WriteAt ran
+	var restarted sync.WaitGroup
+	restarted.Add(1)
+	go func() {
+		defer restarted.Done()
+		for {
+			st, err := os.Stat(remote)
+			if err == nil && st.Size() >= 8<<20 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		select {
+		case <-writing:
+			killed <- false
+		default:
+			killed <- true
+		}
+		s.kill()
+		time.Sleep(500 * time.Millisecond)
+		s.start()
+	}()
+	_, err = f.WriteAt(want, 0)
+	close(writing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := <-killed
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	restarted.Wait()
+	got, err := os.ReadFile(remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("file after the interrupted write (%d bytes) differs from the payload (%d bytes)", len(got), len(want))
+	}
+	if n := tg.(*sftpTarget).Reconnects(); n < 1 {
+		t.Fatalf("no reconnect")
+	}
+	resent := f.(*sftpFile).resent
+	t.Logf("killed during the WriteAt: %v; %d bytes sent again", mid, resent)
+	if mid && (resent == 0 || resent > sftpChunk) {
+		t.Errorf("%d bytes sent again, want the chunk in flight (0 < n <= %d)", resent, sftpChunk)
+	}
+}

@@ -87,6 +87,9 @@ func (e *execTarget) run(script string, stdin io.Reader) ([]byte, error) {
 // remoteErr words a failed remote command with its stderr, mapping our
 // "exists" status to fs.ErrExist and a full disk to ErrNoSpace.
 func remoteErr(script string, err error, stderr []byte) error {
+	if len(script) > 120 {
+		script = script[:60] + " … " + script[len(script)-50:]
+	}
 	msg := strings.TrimSpace(string(stderr))
 	var ee *ssh.ExitError
 	if errors.As(err, &ee) {
