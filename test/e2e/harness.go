@@ -414,7 +414,7 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 	case TargetLocal:
 		fmt.Fprintf(&conf, "ext4 LABEL=kdumpkit-e2e\n")
 	case TargetSSH, TargetNFS:
-		srv, err := h.servers(ctx)
+		srv, err := h.servers(ctx, c.Target == TargetNFS)
 		if err != nil {
 			return err
 		}

@@ -57,28 +57,31 @@ func (s *servers) knownHosts(host string) string {
 	return fmt.Sprintf("[%s]:%d %s", host, s.sshPort, ssh.MarshalAuthorizedKey(s.sshHostPub))
 }
 
-// servers starts the servers once.
-func (h *Harness) servers(ctx context.Context) (*servers, error) {
+// servers starts sshd once, and the NFS server once when nfs is set (it
+// holds the machine-wide NFS lock while it runs, so it is started only
+// for NFS cases).
+func (h *Harness) servers(ctx context.Context, nfs bool) (*servers, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.srv != nil {
-		return h.srv, nil
+	if h.srv == nil {
+		s := &servers{dir: filepath.Join(h.WorkDir, "servers")}
+		os.RemoveAll(s.dir)
+		if err := os.MkdirAll(s.dir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := s.startSSHD(ctx, h); err != nil {
+			s.close()
+			return nil, err
+		}
+		h.srv = s
 	}
-	s := &servers{dir: filepath.Join(h.WorkDir, "servers")}
-	os.RemoveAll(s.dir)
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return nil, err
+	s := h.srv
+	if nfs && s.nfsd == nil && s.nfsErr == nil {
+		if err := s.startNFS(ctx, h); err != nil {
+			s.nfsErr = err
+			h.logf("nfs server: %v", err)
+		}
 	}
-	if err := s.startSSHD(ctx, h); err != nil {
-		s.close()
-		return nil, err
-	}
-	if err := s.startNFS(ctx, h); err != nil {
-		// SSH cases can still run; NFS cases report this.
-		s.nfsErr = err
-		h.logf("nfs server: %v", err)
-	}
-	h.srv = s
 	return s, nil
 }
 
