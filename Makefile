@@ -40,8 +40,12 @@ interop: corpus
 fuzz:
 	scripts/fuzz-all.sh $(FUZZTIME)
 
+# bench: the Go benchmarks, then scripts/bench.sh: our makedumpfile
+# against the C tool on the 4 GiB corpus (markdown tables; BENCH_QUICK=1
+# skips -d 0 -c, BENCH_RUNS sets the runs per tool).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	scripts/bench.sh
 
 # e2e: real panics in QEMU captured by capture-init and read back by crash,
 # drgn and makedumpfile (test/e2e, docs/e2e.md). E2E_* narrow the matrix.
