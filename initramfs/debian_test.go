@@ -3,6 +3,7 @@ package initramfs
 import (
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -11,8 +12,8 @@ import (
 // TestInteropDebianKernelModules plans and builds images for the fixture
 // QEMU guest against the real module trees of the Debian kernels in the
 // kdumpkit cache (fetched by the corpus and end-to-end tests), for a
-// local, an ssh and an nfs target, and logs their sizes. The fixture's
-// capture-init is a stand-in: add the size of the real static binary.
+// local, an ssh and an nfs target, and logs their sizes with the real
+// static capture-init (built here as `make build` builds it).
 func TestInteropDebianKernelModules(t *testing.T) {
 	cache := os.Getenv("KDUMPKIT_CACHE")
 	if cache == "" {
@@ -21,6 +22,16 @@ func TestInteropDebianKernelModules(t *testing.T) {
 	deps, _ := filepath.Glob(filepath.Join(cache, "debkernel", "linux-image-*-cloud-amd64-unsigned_*", "lib", "modules", "*", "modules.dep"))
 	if len(deps) == 0 {
 		t.Skipf("needs an extracted Debian cloud kernel under %s/debkernel (the corpus build fetches one)", cache)
+	}
+	initBin := filepath.Join(t.TempDir(), "capture-init")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", initBin, "github.com/kdumpkit/kdumpkit/cmd/capture-init")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build capture-init: %v\n%s", err, out)
+	}
+	initInfo, err := os.Stat(initBin)
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, dep := range deps {
 		modDir := filepath.Dir(dep)
@@ -39,6 +50,13 @@ func TestInteropDebianKernelModules(t *testing.T) {
 			}
 			for _, tt := range targets {
 				spec := fixtureSpec(t, modDir, tt.t)
+				spec.Init = initBin
+				spec.Config = []byte("path /var/crash\n")
+				if tt.t.Kind == TargetSSH {
+					spec.SSHKey = initBin + ".key"
+					os.WriteFile(spec.SSHKey, make([]byte, 411), 0o600) // an OpenSSH ed25519 key's size
+					spec.KnownHosts = []byte("10.0.2.2 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHpA\n")
+				}
 				spec.KernelRelease = release
 				spec.KernelConfig = filepath.Join(root, "boot", "config-"+release)
 				spec.KernelImage = filepath.Join(root, "boot", "vmlinuz-"+release)
@@ -65,8 +83,8 @@ func TestInteropDebianKernelModules(t *testing.T) {
 						raw += int64(len(e.Data))
 					}
 				}
-				t.Logf("%s: %s, %d modules %v, %d bytes unpacked, image %d bytes (%s) plus capture-init",
-					release, tt.name, len(res.Plan.Modules), res.Plan.Modules, raw, res.Bytes, res.Plan.Compression)
+				t.Logf("%s: %s: image %d bytes (%s), %d bytes unpacked (capture-init %d), %d modules %v",
+					release, tt.name, res.Bytes, res.Plan.Compression, raw, initInfo.Size(), len(res.Plan.Modules), res.Plan.Modules)
 			}
 		})
 	}
