@@ -34,10 +34,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	confPath := fl.String("config", "/"+initramfs.ConfigPath, "the kdump.conf baked into the initramfs")
 	modPath := fl.String("modules", "/"+initramfs.ModulesPath, "the list of modules to load, in order")
 	vmcorePath := fl.String("vmcore", "/proc/vmcore", "the crashed kernel's memory")
+	notInit := fl.Bool("not-init", false, "run although this is not PID 1 (it still mounts, loads modules and powers off: only in a throwaway VM)")
 	if err := fl.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
 		}
+		return 2
+	}
+	if os.Getpid() != 1 && !*notInit {
+		fmt.Fprintln(stderr, "capture-init: not PID 1: it runs as /init of the capture initramfs (it mounts, loads modules and reboots); -not-init overrides")
 		return 2
 	}
 	console, _ := stdout.(*os.File)
