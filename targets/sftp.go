@@ -176,9 +176,19 @@ func (s *sftpTarget) Mkdir(name string) error {
 	if err != nil {
 		return err
 	}
+	tries := 0
 	return s.do(func(c *sftp.Client) error {
+		tries++
 		if err := c.Mkdir(p); err != nil {
+			if connLost(err) {
+				return err
+			}
 			if exists(c, p) {
+				// A repeat after a lost connection finds the empty
+				// directory the first try made: it is ours.
+				if ents, rerr := c.ReadDir(p); tries > 1 && rerr == nil && len(ents) == 0 {
+					return c.Chmod(p, 0o700)
+				}
 				return &fs.PathError{Op: "mkdir", Path: p, Err: fs.ErrExist}
 			}
 			return &fs.PathError{Op: "mkdir", Path: p, Err: err}

@@ -539,3 +539,61 @@ func TestSSHDResumeMidWrite(t *testing.T) {
 		t.Errorf("%d bytes sent again, want the chunk in flight (0 < n <= %d)", resent, sftpChunk)
 	}
 }
+
+// TestSSHDLostReplies: the server carries out mkdir, create and rename but
+// the connection drops before the reply arrives. After reconnecting, each
+// operation recognises its own effect instead of failing with "exists"
+// (which would turn a dump directory into name.1 or lose the vmcore).
+func TestSSHDLostReplies(t *testing.T) {
+	s := startSSHD(t, true)
+	proxy := newCutProxy(t, s.addr())
+	root := t.TempDir()
+	cfg := s.clientConfig(SSHSFTP, root)
+	cfg.Port = proxy.port()
+	cfg.KeepAlive = -1 // no traffic of our own in between
+	cfg.KnownHosts = []string{s.knownHostsFor(proxy.port())}
+	tg, err := DialSSH(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	proxy.armed.Store(true)
+	d, err := Begin(tg, Options{Host: "10.0.2.15", Time: crashTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Dir() != DirName("10.0.2.15", crashTime) {
+		t.Fatalf("dump dir %q: the lost mkdir reply made a suffix", d.Dir())
+	}
+	proxy.armed.Store(true)
+	f, err := d.CreateVmcore()
+	if err != nil {
+		t.Fatalf("create after a lost reply: %v", err)
+	}
+	if _, err := f.Write([]byte("vmcore bytes")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.armed.Store(true)
+	if err := tg.Rename(d.Dir()+"/"+VmcoreIncompleteName, d.Dir()+"/"+VmcoreName); err != nil {
+		t.Fatalf("rename after a lost reply: %v", err)
+	}
+	if n := proxy.cuts.Load(); n != 3 {
+		t.Fatalf("%d replies cut, want 3", n)
+	}
+	if n := tg.(*sftpTarget).Reconnects(); n != 3 {
+		t.Fatalf("%d reconnects, want 3", n)
+	}
+	b, err := os.ReadFile(filepath.Join(root, d.Dir(), VmcoreName))
+	if err != nil || string(b) != "vmcore bytes" {
+		t.Fatalf("vmcore: %q, %v", b, err)
+	}
+	if m := mode(t, filepath.Join(root, d.Dir())); m != 0o700 {
+		t.Errorf("dump dir mode %v", m)
+	}
+}

@@ -217,8 +217,17 @@ func descendants(pid int) []int {
 
 // knownHosts writes a known_hosts file naming this server with key.
 func (s *sshd) knownHosts(key ssh.PublicKey) string {
+	return s.knownHostsLine(s.port, key)
+}
+
+// knownHostsFor names this server's key at another port (a proxy's).
+func (s *sshd) knownHostsFor(port int) string {
+	return s.knownHostsLine(port, s.hostKey)
+}
+
+func (s *sshd) knownHostsLine(port int, key ssh.PublicKey) string {
 	s.t.Helper()
-	line := fmt.Sprintf("[127.0.0.1]:%d %s", s.port, ssh.MarshalAuthorizedKey(key))
+	line := fmt.Sprintf("[127.0.0.1]:%d %s", port, ssh.MarshalAuthorizedKey(key))
 	p := filepath.Join(s.t.TempDir(), "known_hosts")
 	if err := os.WriteFile(p, []byte(line), 0o600); err != nil {
 		s.t.Fatal(err)
