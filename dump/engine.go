@@ -97,24 +97,24 @@ func newWorker(src vmcore.Dump, m codec.Method, zero bool) *worker {
 	return &worker{src: src, m: m, zero: zero, ps: ps, scratch: make([]byte, codec.MaxEncodedLen(ps))}
 }
 
+// pagesReader is implemented by dumps that read runs of consecutive
+// pages at once (vmcore's ELF dumps: one pread for a run in one
+// segment, instead of one per page).
+type pagesReader interface {
+	ReadPages(pfn mem.PFN, dst []byte) error
+}
+
 // process reads, zero-checks and compresses the pages of b. A
 // compressed page replaces the raw page at the start of its slot (it is
 // strictly smaller, so it fits).
 func (wk *worker) process(b *batch) {
+	wk.read(b)
 	for i := 0; i < b.n; i++ {
-		slot := b.buf[i*wk.ps : (i+1)*wk.ps]
 		r := &b.res[i]
-		*r = pageResult{}
-		if err := wk.src.ReadPage(b.pfns[i], slot); err != nil {
-			if errors.Is(err, mem.ErrLost) {
-				// Refiltering an incomplete dump: the page stays
-				// lost and the readable pages after it are saved.
-				r.kind = kindLost
-			} else {
-				r.kind, r.err = kindBad, err
-			}
+		if r.kind != kindData {
 			continue
 		}
+		slot := b.buf[i*wk.ps : (i+1)*wk.ps]
 		if wk.zero && filter.IsZero(slot) {
 			r.kind = kindZero
 			continue
@@ -128,7 +128,40 @@ func (wk *worker) process(b *batch) {
 		if used != codec.Raw {
 			copy(slot, data)
 		}
-		r.kind, r.m, r.n = kindData, used, len(data)
+		r.m, r.n = used, len(data)
+	}
+}
+
+// read fills the slots of b: runs of consecutive pfns with one read
+// where the dump can, then page by page (also to find which page of a
+// run failed). Each result says whether its page was read.
+func (wk *worker) read(b *batch) {
+	pr, _ := wk.src.(pagesReader)
+	for i := 0; i < b.n; {
+		j := i + 1
+		for j < b.n && b.pfns[j] == b.pfns[j-1]+1 {
+			j++
+		}
+		if pr != nil && j-i > 1 && pr.ReadPages(b.pfns[i], b.buf[i*wk.ps:j*wk.ps]) == nil {
+			for k := i; k < j; k++ {
+				b.res[k] = pageResult{kind: kindData}
+			}
+			i = j
+			continue
+		}
+		for ; i < j; i++ {
+			b.res[i] = pageResult{kind: kindData}
+			err := wk.src.ReadPage(b.pfns[i], b.buf[i*wk.ps:(i+1)*wk.ps])
+			switch {
+			case err == nil:
+			case errors.Is(err, mem.ErrLost):
+				// Refiltering an incomplete dump: the page stays
+				// lost and the readable pages after it are saved.
+				b.res[i].kind = kindLost
+			default:
+				b.res[i] = pageResult{kind: kindBad, err: err}
+			}
+		}
 	}
 }
 

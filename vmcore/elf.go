@@ -112,6 +112,43 @@ func (d *elfDump) ReadPage(pfn mem.PFN, dst []byte) error {
 	return d.readPageSlow(pfn, paddr, dst)
 }
 
+// ReadPages reads the len(dst)/PageSize pages from pfn on into dst,
+// with one read when one segment holds them all in the file (the engine
+// reads runs of kept pages this way: one system call instead of one per
+// page). Otherwise, and for a partial last page, it reads page by page.
+// Errors are ReadPage's; after an error dst is partly filled.
+func (d *elfDump) ReadPages(pfn mem.PFN, dst []byte) error {
+	ps := uint64(d.pageSize)
+	n := uint64(len(dst)) / ps
+	paddr := uint64(pfn) * ps
+	if n > 1 {
+		if p, _, ok := d.f.LoadAt(paddr); ok && paddr+n*ps <= p.PAddr+p.FileSz && d.allStored(pfn, n) {
+			off := p.Off + (paddr - p.PAddr)
+			if _, err := d.f.ReadAt(dst[:n*ps], int64(off)); err != nil {
+				return fmt.Errorf("pfns %#x-%#x: read file offset %#x: %w", uint64(pfn), uint64(pfn)+n-1, off, err)
+			}
+			return nil
+		}
+	}
+	for i := uint64(0); i < n; i++ {
+		if err := d.ReadPage(pfn+mem.PFN(i), dst[i*ps:(i+1)*ps]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// allStored reports whether the n pages from pfn are all RAM held in
+// the file.
+func (d *elfDump) allStored(pfn mem.PFN, n uint64) bool {
+	for i := mem.PFN(0); i < mem.PFN(n); i++ {
+		if !d.ram.Test(pfn+i) || !d.stored.Test(pfn+i) {
+			return false
+		}
+	}
+	return true
+}
+
 func (d *elfDump) readPageSlow(pfn mem.PFN, paddr uint64, dst []byte) error {
 	end := paddr + uint64(len(dst))
 	for a := paddr; a < end; {
