@@ -10,7 +10,7 @@ import (
 // NFSConfig says which export to mount and how.
 type NFSConfig struct {
 	// Target is the kdump.conf form: "server:/export", or
-	// "[2001:db8::1]:/export" for an IPv6 address.
+	// "[2001:db8::1]:/export" (brackets optional) for an IPv6 address.
 	Target string
 	// Version is "3", "4" (same as "4.0"), "4.1" or "4.2"; empty tries
 	// 4.2, 4.1, 4.0 and 3 in that order, as mount.nfs negotiates.
@@ -49,10 +49,16 @@ func ParseNFSTarget(s string) (host, export string, err error) {
 		}
 		rest = rest[1:]
 	} else {
-		var ok bool
-		host, rest, ok = strings.Cut(s, ":")
-		if !ok || host == "" {
+		// The export starts at the first ":/": host names have no colon
+		// and IPv6 addresses no slash, so "2001:db8::1:/export" splits
+		// right too.
+		i := strings.Index(s, ":/")
+		if i <= 0 {
 			return "", "", fmt.Errorf("nfs target %q: want server:/export", s)
+		}
+		host, rest = s[:i], s[i+1:]
+		if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+			return "", "", fmt.Errorf("nfs target %q: %q is neither a host name nor an IP address", s, host)
 		}
 	}
 	if !strings.HasPrefix(rest, "/") {

@@ -17,6 +17,9 @@ type cutProxy struct {
 	target string
 	armed  atomic.Bool
 	cuts   atomic.Int32
+	// hang, when armed, keeps the cut connection open and silent instead
+	// of closing it: a link that stopped passing packets.
+	hang bool
 	wg     sync.WaitGroup
 }
 
@@ -65,6 +68,10 @@ func (p *cutProxy) serve() {
 				n, err := s.Read(buf)
 				if n > 0 && p.armed.CompareAndSwap(true, false) {
 					p.cuts.Add(1)
+					if p.hang {
+						// Drain and drop until the client gives up.
+						io.Copy(io.Discard, s)
+					}
 					return
 				}
 				if n > 0 {

@@ -597,3 +597,45 @@ func TestSSHDLostReplies(t *testing.T) {
 		t.Errorf("dump dir mode %v", m)
 	}
 }
+
+// TestSSHDHungLink: the link stops passing packets without closing (a
+// switch died, a cable was pulled). Keepalive probes go unanswered, the
+// client drops the connection after three periods, reconnects and
+// finishes the write.
+func TestSSHDHungLink(t *testing.T) {
+	s := startSSHD(t, true)
+	proxy := newCutProxy(t, s.addr())
+	proxy.hang = true
+	root := t.TempDir()
+	cfg := s.clientConfig(SSHSFTP, root)
+	cfg.Port = proxy.port()
+	cfg.KeepAlive = 200 * time.Millisecond
+	cfg.KnownHosts = []string{s.knownHostsFor(proxy.port())}
+	tg, err := DialSSH(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	f, err := tg.Create("vmcore-incomplete")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := payload(4<<20, 5)
+	proxy.armed.Store(true)
+	if _, err := f.WriteAt(want, 0); err != nil {
+		t.Fatalf("write over a hung link: %v", err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// On a loaded machine a slow probe answer may cost an extra
+	// reconnect; that is harmless, a missing one is not.
+	if proxy.cuts.Load() != 1 || tg.(*sftpTarget).Reconnects() < 1 {
+		t.Fatalf("%d hangs, %d reconnects; want 1 and at least 1", proxy.cuts.Load(), tg.(*sftpTarget).Reconnects())
+	}
+	got, _ := os.ReadFile(filepath.Join(root, "vmcore-incomplete"))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("file (%d bytes) differs from what was written (%d bytes)", len(got), len(want))
+	}
+}
