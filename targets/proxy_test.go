@@ -20,7 +20,7 @@ type cutProxy struct {
 	// hang, when armed, keeps the cut connection open and silent instead
 	// of closing it: a link that stopped passing packets.
 	hang bool
-	wg     sync.WaitGroup
+	wg   sync.WaitGroup
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
