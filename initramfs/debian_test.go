@@ -15,6 +15,9 @@ import (
 // local, an ssh and an nfs target, and logs their sizes with the real
 // static capture-init (built here as `make build` builds it).
 func TestInteropDebianKernelModules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads and compresses two real module trees; runs in the interop stage")
+	}
 	cache := os.Getenv("KDUMPKIT_CACHE")
 	if cache == "" {
 		cache = "/var/cache/kdumpkit"
