@@ -54,13 +54,25 @@ func openELF(r io.ReaderAt, size int64, format Format, closer io.Closer) (*elfDu
 	}
 	d.maxPFN = mem.PFN(maxPFN)
 	d.ram = mem.NewBitmap(d.maxPFN)
-	d.stored = mem.NewBitmap(d.maxPFN)
 	// The RAM bitmap follows makedumpfile: a segment covers the pfns from
 	// its floored start to its floored end, so a partial last page does
 	// not count as RAM.
 	for _, p := range f.Loads {
 		d.ram.SetRange(mem.PFN(p.PAddr/ps), mem.PFN((p.PAddr+p.MemSz)/ps))
 	}
+	d.stored = d.ram
+	partial := false
+	for _, p := range f.Loads {
+		partial = partial || p.FileSz != p.MemSz
+	}
+	if !partial {
+		// A /proc/vmcore holds all the RAM it describes: share the
+		// bitmap (both are read-only once frozen) rather than spend
+		// another bit per page of the machine.
+		d.ram.Freeze()
+		return d, nil
+	}
+	d.stored = mem.NewBitmap(d.maxPFN)
 	copy(d.stored.Bytes(), d.ram.Bytes())
 	// Pages past p_filesz are not in the file (makedumpfile -E output of
 	// excluded runs, or a truncated capture).
