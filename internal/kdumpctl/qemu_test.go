@@ -37,7 +37,7 @@ if grep -q kdumpctl.capture /proc/cmdline; then
 	echo "KDUMPCTL-TEST test returned rc=$?"
 	poweroff -f
 fi
-for c in start status stop status; do
+for c in start status estimate showmem stop status; do
 	/usr/sbin/kdumpctl $c
 	echo "KDUMPCTL-TEST $c rc=$? loaded=$(cat /sys/kernel/kexec_crash_loaded)"
 done
@@ -181,6 +181,11 @@ func TestQEMUKdumpctlStartStop(t *testing.T) {
 		if !strings.Contains(console, want) {
 			t.Errorf("console lacks %q", want)
 		}
+	}
+	if i := strings.Index(console, "Reserved crashkernel:"); i >= 0 {
+		t.Logf("kdumpctl estimate in the guest:\n%s", console[i:i+strings.Index(console[i:], "KDUMPCTL-TEST")])
+	} else {
+		t.Errorf("no estimate output")
 	}
 	m := regexp.MustCompile(`initramfs \S+ built \((\d+) bytes`).FindStringSubmatch(console)
 	if m == nil {
