@@ -71,7 +71,8 @@ type Options struct {
 	// after the dump; Estimate is the expected size of the dump (vmcore
 	// and logs), 0 if unknown. Begin refuses with ErrNoSpace when the
 	// target has less than MinFree+Estimate bytes free. With both zero no
-	// check is made.
+	// check is made; on a target that cannot tell its free space (Free
+	// fails with errors.ErrUnsupported) the dump is tried.
 	MinFree  uint64
 	Estimate uint64
 }
@@ -95,10 +96,14 @@ func Begin(t Target, opt Options) (*Dump, error) {
 	}
 	if need > 0 {
 		free, err := t.Free(".")
-		if err != nil {
+		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+			// The target cannot tell (an SFTP server without the
+			// statvfs extension): trying beats refusing, and a full
+			// disk still ends as vmcore-incomplete.
+		case err != nil:
 			return nil, fmt.Errorf("begin dump on %s: free space: %w", t, err)
-		}
-		if free < need {
+		case free < need:
 			return nil, fmt.Errorf("begin dump on %s: %d bytes free, need %d (estimate %d + min free %d): %w",
 				t, free, need, opt.Estimate, opt.MinFree, ErrNoSpace)
 		}

@@ -3,6 +3,7 @@ package targets
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -202,9 +203,10 @@ func TestBeginNeverReuses(t *testing.T) {
 type freeTarget struct {
 	*Local
 	free uint64
+	err  error
 }
 
-func (f freeTarget) Free(string) (uint64, error) { return f.free, nil }
+func (f freeTarget) Free(string) (uint64, error) { return f.free, f.err }
 
 func TestBeginFreeSpace(t *testing.T) {
 	tests := []struct {
@@ -220,7 +222,7 @@ func TestBeginFreeSpace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		l := newLocal(t)
-		_, err := Begin(freeTarget{l, tt.free}, Options{Host: "127.0.0.1", Time: crashTime, MinFree: tt.minFree, Estimate: tt.estimate})
+		_, err := Begin(freeTarget{l, tt.free, nil}, Options{Host: "127.0.0.1", Time: crashTime, MinFree: tt.minFree, Estimate: tt.estimate})
 		if tt.ok != (err == nil) {
 			t.Errorf("free %d min %d estimate %d: err %v", tt.free, tt.minFree, tt.estimate, err)
 		}
@@ -232,6 +234,14 @@ func TestBeginFreeSpace(t *testing.T) {
 				t.Errorf("refused dump left %d entries", len(ents))
 			}
 		}
+	}
+	// A target that cannot tell its free space is tried, not refused;
+	// other failures to ask are errors.
+	if _, err := Begin(freeTarget{newLocal(t), 0, fmt.Errorf("statvfs: %w", errors.ErrUnsupported)}, Options{Host: "h", Time: crashTime, MinFree: 1}); err != nil {
+		t.Errorf("Begin with free space unknown: %v", err)
+	}
+	if _, err := Begin(freeTarget{newLocal(t), 0, errors.New("connection reset")}, Options{Host: "h", Time: crashTime, MinFree: 1}); err == nil {
+		t.Errorf("Begin with a failing free-space query succeeded")
 	}
 	// The real statfs figure is positive on the test's own filesystem.
 	l := newLocal(t)

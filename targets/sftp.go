@@ -311,6 +311,9 @@ func (s *sftpTarget) Free(name string) (uint64, error) {
 	}
 	var free uint64
 	err = s.do(func(c *sftp.Client) error {
+		if _, ok := c.HasExtension("statvfs@openssh.com"); !ok {
+			return fmt.Errorf("statvfs %s: the server has no statvfs@openssh.com: %w", p, errors.ErrUnsupported)
+		}
 		st, err := c.StatVFS(p)
 		if err != nil {
 			return fmt.Errorf("statvfs %s: %w", p, err)

@@ -24,7 +24,7 @@ import (
 // sshd is a real OpenSSH server on a loopback port, with throwaway host
 // and user keys, started by a test.
 type sshd struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	port    int
 	config  string
@@ -37,7 +37,7 @@ type sshd struct {
 
 const sshdPath = "/usr/sbin/sshd"
 
-func newKey(t *testing.T) (ssh.PublicKey, []byte) {
+func newKey(t testing.TB) (ssh.PublicKey, []byte) {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -55,7 +55,7 @@ func newKey(t *testing.T) (ssh.PublicKey, []byte) {
 }
 
 // startSSHD starts sshd with (sftp) or without the sftp subsystem.
-func startSSHD(t *testing.T, sftp bool) *sshd {
+func startSSHD(t testing.TB, sftp bool) *sshd {
 	t.Helper()
 	if _, err := os.Stat(sshdPath); err != nil {
 		t.Skipf("SSHD test needs OpenSSH's server (Debian openssh-server): %v", err)
