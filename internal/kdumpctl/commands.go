@@ -58,6 +58,11 @@ func (e *Env) Start(ctx context.Context) error {
 		return err
 	}
 	e.reportTest(ctx, cfg)
+	if saved, err := e.SaveRaw(cfg); err != nil {
+		return err
+	} else if saved != "" {
+		e.printf("kdump: saved the dump left on %s as %s\n", cfg.Target.Device, saved)
+	}
 	img, err := e.Build(ctx, cfg, false)
 	if err != nil {
 		return err

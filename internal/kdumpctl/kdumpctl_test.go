@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kdumpkit/kdumpkit/kdumpfile"
+	"github.com/kdumpkit/kdumpkit/targets"
 )
 
 const rel = "6.1.0-56-cloud-amd64"
@@ -419,5 +422,45 @@ func TestLockQueues(t *testing.T) {
 	(<-got)()
 	if !strings.Contains(f.errOut.String(), "another kdumpctl holds /run/lock/kdump; waiting") {
 		t.Errorf("no waiting message: %q", f.errOut)
+	}
+}
+
+func TestStartSavesRawDump(t *testing.T) {
+	f := newFixture(t, "raw /dev/vda1\npath /var/crash\n")
+	dev := filepath.Join(f.root, "dev/vda1")
+	// What capture-init leaves on a raw target: a flattened stream.
+	var stream bytes.Buffer
+	fw, err := kdumpfile.NewFlatWriter(&stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Repeat([]byte("vmcore page "), 1000)
+	fw.WriteAt(want[100:], 100)
+	fw.WriteAt(want[:100], 0)
+	if err := fw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(dev, append(stream.Bytes(), make([]byte, 8192)...), 0o600)
+	if err := f.env.Start(context.Background()); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	saved := filepath.Join(f.root, "var/crash", targets.DirName("127.0.0.1", f.env.Now()), "vmcore")
+	got, err := os.ReadFile(saved)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, f.out)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("recovered %d bytes, want %d", len(got), len(want))
+	}
+	if b, _ := os.ReadFile(dev); kdumpfile.IsFlattened(b) {
+		t.Error("device still holds the stream header")
+	}
+	// The next start finds nothing to recover.
+	f.out.Reset()
+	if err := f.env.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(f.out.String(), "saved the dump") {
+		t.Errorf("second start recovered again:\n%s", f.out)
 	}
 }
