@@ -50,7 +50,7 @@ bench:
 # e2e: real panics in QEMU captured by capture-init and read back by crash,
 # drgn and makedumpfile (test/e2e, docs/e2e.md). E2E_* narrow the matrix.
 E2E_KERNELS ?= 6.1,6.12
-E2E_TARGETS ?= local
+E2E_TARGETS ?= local,ssh,nfs
 E2E_MEM     ?= 1024,2048
 e2e:
 	KDUMPKIT_E2E=1 KDUMPKIT_E2E_KERNELS=$(E2E_KERNELS) KDUMPKIT_E2E_TARGETS=$(E2E_TARGETS) KDUMPKIT_E2E_MEM=$(E2E_MEM) \

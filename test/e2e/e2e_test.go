@@ -23,7 +23,7 @@ func TestQEMUPanicCapture(t *testing.T) {
 		t.Fatalf("missing programs: %v (scripts/install-deps.sh installs them)", miss)
 	}
 	kernels := list("KDUMPKIT_E2E_KERNELS", "6.1,6.12")
-	targets := list("KDUMPKIT_E2E_TARGETS", "local")
+	targets := list("KDUMPKIT_E2E_TARGETS", "local,ssh,nfs")
 	mems := list("KDUMPKIT_E2E_MEM", "1024,2048")
 	work := os.Getenv("KDUMPKIT_E2E_WORK")
 	if work == "" {
