@@ -447,3 +447,22 @@ func FuzzModuleDB(f *testing.F) {
 		}
 	})
 }
+
+// FuzzProcParsers feeds mountinfo and route tables to their parsers:
+// they must fail with an error, never panic.
+func FuzzProcParsers(f *testing.F) {
+	for _, name := range []string{"testdata/root/proc/self/mountinfo", "testdata/root/proc/net/route", "testdata/root/proc/net/ipv6_route"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if ms, err := ParseMountinfo(b, "mountinfo"); err == nil {
+			MountOf(ms, "/var/crash")
+		}
+		parseRoute4(b)
+		parseRoute6(b)
+	})
+}
