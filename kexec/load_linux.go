@@ -19,6 +19,10 @@ const (
 	MethodBinary   Method = "kexec -p"
 )
 
+// kexecFileLoad is the system call; tests replace it to reach the
+// ENOSYS fallback.
+var kexecFileLoad = unix.KexecFileLoad
+
 // KexecBinary is the kexec-tools program used when kexec_file_load is
 // missing (ENOSYS). It is looked up in PATH.
 var KexecBinary = "kexec"
@@ -50,7 +54,7 @@ func LoadCrash(kernel, initrd, cmdline string) (Method, error) {
 		}
 		initrdFd = int(f.Fd())
 	}
-	err = unix.KexecFileLoad(int(kf.Fd()), initrdFd, cmdline, flags)
+	err = kexecFileLoad(int(kf.Fd()), initrdFd, cmdline, flags)
 	if errors.Is(err, unix.ENOSYS) {
 		args := []string{"-p", kernel, "--command-line=" + cmdline}
 		if initrd != "" {
@@ -68,7 +72,7 @@ func LoadCrash(kernel, initrd, cmdline string) (Method, error) {
 // succeeds. Under lockdown only the file system call may unload, which is
 // why it comes first.
 func UnloadCrash() (Method, error) {
-	err := unix.KexecFileLoad(-1, -1, "", unix.KEXEC_FILE_UNLOAD|unix.KEXEC_FILE_ON_CRASH)
+	err := kexecFileLoad(-1, -1, "", unix.KEXEC_FILE_UNLOAD|unix.KEXEC_FILE_ON_CRASH)
 	if errors.Is(err, unix.ENOSYS) {
 		return MethodBinary, runKexec("-p", "-u")
 	}
