@@ -113,6 +113,11 @@ func (e *Env) resolve(ctx context.Context, cfg *kdumpconf.Config) (*resolved, er
 			if err := e.copyNetwork(&c, host, ifname, addr); err != nil {
 				return nil, err
 			}
+		} else if c.Net.Interface == "" {
+			// dhcp or static without an interface: the one that routes
+			// to the server here, by MAC address (the capture kernel may
+			// name it differently).
+			c.Net.Interface = e.interfaceID(ifname)
 		}
 	}
 	if t.Kind == kdumpconf.TargetSSH {
@@ -215,12 +220,7 @@ func (e *Env) copyNetwork(c *kdumpconf.Config, host initramfs.Host, ifname strin
 	if !pick.IsValid() {
 		return fmt.Errorf("net_config auto: %s has no address of the target's family to copy; set net_config dhcp or static", ifname)
 	}
-	n := kdumpconf.Net{Mode: kdumpconf.NetStatic, Address: pick, Interface: ifname}
-	if mac, err := os.ReadFile(e.path("/sys/class/net/" + ifname + "/address")); err == nil {
-		if m := strings.TrimSpace(string(mac)); m != "" && m != "00:00:00:00:00:00" {
-			n.Interface = m
-		}
-	}
+	n := kdumpconf.Net{Mode: kdumpconf.NetStatic, Address: pick, Interface: e.interfaceID(ifname)}
 	if !pick.Contains(dst) {
 		if gw, ok := defaultGateway(e.path("/proc/net/route"), ifname); ok && dst.Is4() {
 			n.Gateway = gw
@@ -229,6 +229,16 @@ func (e *Env) copyNetwork(c *kdumpconf.Config, host initramfs.Host, ifname strin
 	n.DNS = nameservers(e.path("/etc/resolv.conf"))
 	c.Net = n
 	return nil
+}
+
+// interfaceID names an interface by its MAC address when it has one.
+func (e *Env) interfaceID(ifname string) string {
+	if mac, err := os.ReadFile(e.path("/sys/class/net/" + ifname + "/address")); err == nil {
+		if m := strings.TrimSpace(string(mac)); m != "" && m != "00:00:00:00:00:00" {
+			return m
+		}
+	}
+	return ifname
 }
 
 // defaultGateway reads the IPv4 default route of ifname.

@@ -248,6 +248,16 @@ func TestStartSSHNetworkAuto(t *testing.T) {
 	if img.Baked.Net.Gateway.String() != "10.0.2.2" {
 		t.Errorf("gateway %v", img.Baked.Net.Gateway)
 	}
+
+	// DHCP keeps its mode and gets the routed interface's MAC.
+	f.writeConf(t, "ssh kdump@192.0.2.10\nsshkey /root/.ssh/kdump_id\nssh_host_key ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHpA\nnet_config dhcp\n")
+	cfg, _ = f.env.LoadConfig()
+	if img, err = f.env.Build(ctx, cfg, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := img.Baked.Net; n.Mode != "dhcp" || n.Interface != "52:54:00:12:34:56" {
+		t.Errorf("dhcp network %+v", n)
+	}
 }
 
 func TestStartRefusals(t *testing.T) {
