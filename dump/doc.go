@@ -1,8 +1,58 @@
 // Package dump moves page data: it reads the pages a filter.Plan keeps,
-// drops zero pages, compresses and hands them in pfn order to a format
-// writer. It is the one place page data flows through, shared by
-// cmd/makedumpfile and cmd/capture-init.
+// drops zero pages, compresses them and hands them in pfn order to a
+// format writer (kdump-compressed, flattened, split set, ELF). It is the
+// one place page data flows through, shared by cmd/makedumpfile and
+// cmd/capture-init. It is not a filter (package filter decides which
+// pages go) and not a file format (packages kdumpfile and elfcore).
 //
-// Today it is a straight sequential loop; the parallel, memory-bounded
-// engine comes with the makedumpfile command.
+// # Entry points
+//
+//	WriteKdumpWith(ctx, src, plan, codec.LZO, out, dump.Options{})
+//	WriteKdumpFlatWith(ctx, src, plan, codec.Zlib, stdout, opt)
+//	WriteKdumpSplit(ctx, src, plan, m, outs, dump.SplitOptions{Options: opt})
+//	WriteELF(ctx, src, plan, out)
+//
+// WriteKdump and WriteKdumpFlat are the With forms with the zero
+// Options. Options.Workers is makedumpfile's --num-threads (0: one per
+// CPU), Options.CyclicBuffer its --cyclic-buffer in bytes,
+// Options.Progress is called after each batch with pages done and total,
+// and Options.ReadError once per run of pages the input could not give.
+//
+// # The engine
+//
+// The kept pfns are cut into batches of 16 pages. With one worker the
+// caller's goroutine reads, zero-checks, compresses and writes each
+// batch in turn: no goroutines, no channels, as suits a capture kernel
+// booted with nr_cpus=1. With N workers, N goroutines take batches from
+// a queue and the caller's goroutine writes them back in pfn order, so
+// the output is byte for byte the inline engine's. Batches and their
+// buffers are allocated once per dump (two per worker by default,
+// CyclicBuffer can raise that) and reused; each worker has one
+// codec.Encoder and one scratch page, so the page loop does not
+// allocate. Runs of consecutive pfns are read with one read where the
+// dump supports it (vmcore's ELF ReadPages), and a compressed page is
+// copied back over its raw page in the batch, so a batch is 16 pages of
+// memory.
+//
+// # Read errors
+//
+// A page the input cannot give (EIO from pread, a *vmcore.FaultError
+// from a mapped page the old kernel cannot provide) is written as lost:
+// its descriptor stays zero, the dump goes on and is marked incomplete
+// at the end. Runs of such pages (kept pages in a row, whatever lies
+// between them) are reported once each through Options.ReadError, and
+// the dump's error wraps ErrUnreadable and mem.ErrLost. A page that was
+// already lost in the input (refiltering an incomplete dump) stays lost
+// without a report. ELF output (-E) still stops at the first read error.
+//
+// # Memory
+//
+// The engine itself holds a fixed amount: the batches, one encoder per
+// worker (64 KiB for LZO, 256 KiB for zlib) and the format writer's
+// 1 MiB write buffers. What grows with the machine is the per-page
+// bitmaps the plan and the input carry: one bit per page of physical
+// memory for the input's RAM map (shared with its "stored" map when a
+// core holds all its RAM, as /proc/vmcore does) and one for the pages to
+// keep, 32 MiB each per TiB. docs/bench.md describes the bounded scheme
+// that would replace them and what it needs from the other packages.
 package dump

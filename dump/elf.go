@@ -2,6 +2,7 @@ package dump
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,11 @@ type elfInput interface{ ELF() *elfcore.File }
 
 // ELFOptions tune ELF output.
 type ELFOptions struct {
+	// Options.ReadError is called once per run of unreadable pages;
+	// the other engine options do not apply to ELF output, which is
+	// a plain copy.
+	Options
+
 	// PlainAboveMaxPFN keeps pages at or above p.MaxPFN when the input
 	// holds them and, with ExcludeZero, they are not zero: what
 	// makedumpfile means to do, and does in its cyclic mode. Without
@@ -212,11 +218,108 @@ func WriteELF(ctx context.Context, src vmcore.Dump, p *filter.Plan, out io.Write
 	return WriteELFWith(ctx, src, p, out, ELFOptions{})
 }
 
-// WriteELFWith is WriteELF with options.
+// WriteELFWith is WriteELF with options. Pages of the input that cannot
+// be read (EIO, a fault on a mapped page) are written as zeros and
+// reported through opt.ReadError, the copy goes on, and the file is
+// marked incomplete (e_flags FlagIncomplete, as makedumpfile marks an
+// ELF dump it could not finish); the error then wraps ErrUnreadable and
+// mem.ErrLost.
 func WriteELFWith(ctx context.Context, src vmcore.Dump, p *filter.Plan, out io.WriterAt, opt ELFOptions) error {
 	l, err := ELFLayout(ctx, src, p, opt)
 	if err != nil {
 		return err
 	}
-	return l.WriteAt(ctx, out, src.(elfInput).ELF())
+	f := src.(elfInput).ELF()
+	tr := &tolerantReader{f: f, ps: int64(src.PageSize()), report: opt.ReadError}
+	if err := l.WriteAt(ctx, out, tr); err != nil {
+		return err
+	}
+	tr.flush()
+	if tr.bad == 0 {
+		return nil
+	}
+	var flags [4]byte
+	binary.LittleEndian.PutUint32(flags[:], binary.LittleEndian.Uint32(l.Ehdr[elfFlagsOff:])|elfcore.FlagIncomplete)
+	if _, err := out.WriteAt(flags[:], elfFlagsOff); err != nil {
+		return fmt.Errorf("%d pages in %d regions: %w, written as zeros; marking the dump incomplete failed: %w (%w)", tr.bad, tr.regions, ErrUnreadable, err, mem.ErrLost)
+	}
+	return fmt.Errorf("%d pages in %d regions: %w; they are written as zeros and the dump is marked incomplete (%w)", tr.bad, tr.regions, ErrUnreadable, mem.ErrLost)
+}
+
+// elfFlagsOff is the offset of e_flags in an ELF64 header.
+const elfFlagsOff = 48
+
+// tolerantReader reads the input for the ELF copy. A read that fails is
+// retried page by page; pages that still fail read as zeros and are
+// reported in runs, so one bad page does not end the copy.
+type tolerantReader struct {
+	f      *elfcore.File
+	ps     int64
+	report func(mem.PFNRange, error)
+
+	bad, regions   uint64
+	runStart, next mem.PFN
+	runErr         error
+}
+
+func (t *tolerantReader) ReadAt(b []byte, off int64) (int, error) {
+	n, err := t.f.ReadAt(b, off)
+	if err == nil || n == len(b) {
+		return n, nil
+	}
+	if errors.Is(err, io.EOF) {
+		return n, err // the layout reads only what the file holds
+	}
+	for done := int64(0); done < int64(len(b)); {
+		k, pfn, ok := t.pageAt(off+done, int64(len(b))-done)
+		piece := b[done : done+k]
+		if _, err := t.f.ReadAt(piece, off+done); err != nil && !errors.Is(err, io.EOF) {
+			clear(piece)
+			if ok {
+				t.note(pfn, err)
+			}
+		}
+		done += k
+	}
+	return len(b), nil
+}
+
+// pageAt returns how many of the rest bytes from file offset off lie in
+// the same page of physical memory, and that page. Segments need not
+// start page aligned in the file. Outside any segment it returns rest.
+func (t *tolerantReader) pageAt(off, rest int64) (int64, mem.PFN, bool) {
+	for _, l := range t.f.Loads {
+		if uint64(off) < l.Off || uint64(off) >= l.Off+l.FileSz {
+			continue
+		}
+		paddr := l.PAddr + uint64(off) - l.Off
+		k := min(rest, t.ps-int64(paddr%uint64(t.ps)), int64(l.Off+l.FileSz)-off)
+		return k, mem.PFN(paddr / uint64(t.ps)), true
+	}
+	return rest, 0, false
+}
+
+// note records an unreadable page.
+func (t *tolerantReader) note(pfn mem.PFN, err error) {
+	if t.runErr != nil && pfn+1 == t.next {
+		return // another piece of the page just noted
+	}
+	t.bad++
+	if t.runErr != nil && pfn == t.next {
+		t.next = pfn + 1
+		return
+	}
+	t.flush()
+	t.regions++
+	t.runStart, t.next, t.runErr = pfn, pfn+1, err
+}
+
+func (t *tolerantReader) flush() {
+	if t.runErr == nil {
+		return
+	}
+	if t.report != nil {
+		t.report(mem.PFNRange{Start: t.runStart, End: t.next}, t.runErr)
+	}
+	t.runErr = nil
 }

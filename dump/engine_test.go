@@ -157,8 +157,10 @@ func (e *eioReaderAt) ReadAt(b []byte, off int64) (int, error) {
 		if off+int64(len(b)) <= lo || off >= hi {
 			continue
 		}
-		for o := max(off, lo); o < min(off+int64(len(b)), hi); o += 4096 {
-			if e.bad(mem.PFN((l.PAddr + uint64(o-lo)) / 4096)) {
+		first := (l.PAddr + uint64(max(off, lo)-lo)) / 4096
+		last := (l.PAddr + uint64(min(off+int64(len(b)), hi)-1-lo)) / 4096
+		for pfn := first; pfn <= last; pfn++ {
+			if e.bad(mem.PFN(pfn)) {
 				return 0, &os.PathError{Op: "read", Path: "/proc/vmcore", Err: syscall.EIO}
 			}
 		}
@@ -393,6 +395,69 @@ func BenchmarkCorpusEncodePages(b *testing.B) {
 				}
 			}
 			b.ReportMetric(100*float64(out)/float64(len(pages)), "%size")
+		})
+	}
+}
+
+// TestELFReadErrors: ELF output (-E) of an input with unreadable pages
+// goes on past them: they are written as zeros, reported once per run,
+// the file is marked incomplete and every other page is intact.
+func TestELFReadErrors(t *testing.T) {
+	_, _, img := engineSource(t, 600)
+	f, err := elfcore.Open(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := func(pfn mem.PFN) bool { return pfn >= 20 && pfn < 24 || pfn == 0x10000+9 }
+	src, err := vmcore.OpenReaderAt(&eioReaderAt{r: bytes.NewReader(img), loads: f.Loads, bad: bad}, int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, level := range []filter.Level{0, filter.ExcludeZero} {
+		t.Run(fmt.Sprint("d", level), func(t *testing.T) {
+			p := planFrom(src, level, src.MaxPFN(), func(pfn mem.PFN) bool { return false })
+			var got []mem.PFNRange
+			var out wbuf
+			opt := ELFOptions{Options: Options{ReadError: func(r mem.PFNRange, err error) {
+				if !errors.Is(err, syscall.EIO) {
+					t.Errorf("run %v: error %v does not wrap EIO", r, err)
+				}
+				got = append(got, r)
+			}}}
+			err := WriteELFWith(context.Background(), src, p, &out, opt)
+			if !errors.Is(err, ErrUnreadable) || !errors.Is(err, mem.ErrLost) {
+				t.Fatalf("error %v does not wrap ErrUnreadable and mem.ErrLost", err)
+			}
+			want := []mem.PFNRange{{Start: 20, End: 24}, {Start: 0x10000 + 9, End: 0x10000 + 10}}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("reported runs %v, want %v", got, want)
+			}
+			d, err := vmcore.OpenReaderAt(bytes.NewReader(out.b), int64(len(out.b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.(interface{ Incomplete() bool }).Incomplete() {
+				t.Fatal("output not marked incomplete")
+			}
+			intact, err := vmcore.OpenReaderAt(bytes.NewReader(img), int64(len(img)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want1, got1 := make([]byte, 4096), make([]byte, 4096)
+			for pfn, ok := p.Keep.Next(0); ok; pfn, ok = p.Keep.Next(pfn + 1) {
+				if err := d.ReadPage(pfn, got1); err != nil {
+					t.Fatalf("pfn %#x: %v", uint64(pfn), err)
+				}
+				if err := intact.ReadPage(pfn, want1); err != nil {
+					t.Fatal(err)
+				}
+				if bad(pfn) {
+					clear(want1)
+				}
+				if !bytes.Equal(got1, want1) {
+					t.Fatalf("pfn %#x: page differs", uint64(pfn))
+				}
+			}
 		})
 	}
 }
