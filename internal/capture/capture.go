@@ -42,6 +42,9 @@ type System interface {
 	// OpenTarget reaches a target (waiting for its device or server
 	// until ctx ends) and returns it rooted at the dump path.
 	OpenTarget(ctx context.Context, cfg *Config, w Where) (targets.Target, error)
+	// OpenRaw waits for a raw target's device and opens it for a
+	// flattened stream (refusing one that holds an unrecovered dump).
+	OpenRaw(ctx context.Context, cfg *Config) (targets.File, error)
 	// Dmesg returns the crashed kernel's log read from /proc/vmcore.
 	Dmesg(ctx context.Context) ([]byte, error)
 	// Dump writes /proc/vmcore filtered and compressed as cfg says,
@@ -139,7 +142,11 @@ func (r *Runner) Run(ctx context.Context) Result {
 	err := r.capture(ctx, &res, &d)
 	if err == nil {
 		res.Action = cfg.Conf.FinalAction
-		r.logf("saved %s/%s (%d bytes); peak memory %d KiB", res.Dir, d.VmcoreName(), res.Stats.Bytes, r.Sys.PeakMemoryKiB())
+		name := res.Dir
+		if d != nil {
+			name += "/" + d.VmcoreName()
+		}
+		r.logf("saved %s (%d bytes); peak memory %d KiB", name, res.Stats.Bytes, r.Sys.PeakMemoryKiB())
 		r.saveLog(d)
 		r.closeTarget(d)
 		r.finish(res.Action)
@@ -223,7 +230,12 @@ func (r *Runner) capture(ctx context.Context, res *Result, dp **targets.Dump) er
 			return err
 		}
 	}
-	dumpErr := r.dumpTo(ctx, MainTarget, res, dp)
+	var dumpErr error
+	if cfg.Conf.Target.Kind == kdumpconf.TargetRaw {
+		dumpErr = r.dumpRaw(ctx, res)
+	} else {
+		dumpErr = r.dumpTo(ctx, MainTarget, res, dp)
+	}
 	status := "0"
 	if dumpErr != nil {
 		status = "1"
@@ -316,6 +328,40 @@ func (r *Runner) dumpTo(ctx context.Context, w Where, res *Result, dp **targets.
 		}
 	}
 	return nil
+}
+
+// dumpRaw writes the vmcore as a flattened stream to a raw device, as
+// kdump-utils does: no directory and no dmesg file; kdumpctl start on the
+// next boot recovers it into <path>.
+func (r *Runner) dumpRaw(ctx context.Context, res *Result) error {
+	cfg := r.Config
+	var f targets.File
+	if err := r.step("target", func() error {
+		var err error
+		f, err = r.Sys.OpenRaw(ctx, cfg)
+		return err
+	}); err != nil {
+		return err
+	}
+	err := r.step("dump", func() error {
+		st, err := r.Sys.Dump(ctx, cfg, f, true, r.logf)
+		res.Stats = st
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			r.logf("dump: %d pages kept, %d bytes written to %s", st.Pages, st.Bytes, cfg.Conf.Target.Device)
+		}
+		return err
+	})
+	res.Saved = err == nil
+	if err == nil {
+		res.Dir = cfg.Conf.Target.Device
+	}
+	return err
 }
 
 // failure runs kdump_emergency and the failure action; it returns the

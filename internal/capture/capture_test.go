@@ -30,6 +30,7 @@ type fakeSys struct {
 	finished  []kdumpconf.Action
 	now       time.Time
 	shellUsed bool
+	flat      bool // the last Dump was asked for a flattened stream
 }
 
 func newFakeSys(t *testing.T) *fakeSys {
@@ -64,10 +65,25 @@ func (s *fakeSys) OpenTarget(ctx context.Context, cfg *Config, w Where) (targets
 	}
 	return &failTarget{Target: l, s: s}, nil
 }
+func (s *fakeSys) OpenRaw(ctx context.Context, cfg *Config) (targets.File, error) {
+	if err := s.call("raw"); err != nil {
+		return nil, err
+	}
+	dev := filepath.Join(s.roots[MainTarget], "raw.img")
+	if err := os.WriteFile(dev, nil, 0o600); err != nil { // the "device"
+		return nil, err
+	}
+	f, err := targets.CreateRaw(dev)
+	if err != nil {
+		return nil, err
+	}
+	return &failFile{File: f, s: s}, nil
+}
 func (s *fakeSys) Dmesg(ctx context.Context) ([]byte, error) {
 	return s.dmesg, s.call("dmesg")
 }
 func (s *fakeSys) Dump(ctx context.Context, cfg *Config, w targets.File, flat bool, logf func(string, ...any)) (DumpStats, error) {
+	s.flat = flat
 	if _, err := w.Write([]byte("KDUMP   partial")); err != nil {
 		return DumpStats{}, err
 	}
@@ -323,5 +339,30 @@ func TestRunNetworkAddressNamesDir(t *testing.T) {
 	res := r.Run(context.Background())
 	if res.Err != nil || res.Dir != "192.0.2.7-2026-01-02-03:04:05" {
 		t.Fatalf("Run = %+v", res)
+	}
+}
+
+func TestRunRaw(t *testing.T) {
+	s := newFakeSys(t)
+	cfg := baseConfig()
+	cfg.Conf.Target = kdumpconf.Target{Kind: kdumpconf.TargetRaw, Device: "/dev/vdb"}
+	r := &Runner{Sys: s, Config: cfg}
+	res := r.Run(context.Background())
+	if res.Err != nil || !res.Saved || res.Dir != "/dev/vdb" {
+		t.Fatalf("Run = %+v", res)
+	}
+	want := []string{"mount", "module /lib/modules/a.ko", "module /lib/modules/b.ko", "raw", "dump", "sync"}
+	if !slices.Equal(s.calls, want) {
+		t.Errorf("calls %q, want %q", s.calls, want)
+	}
+	if !s.flat {
+		t.Error("raw dump not flattened")
+	}
+	b, err := os.ReadFile(filepath.Join(s.roots[MainTarget], "raw.img"))
+	if err != nil || string(b) != "KDUMP   partial" {
+		t.Errorf("raw device holds %q, %v", b, err)
+	}
+	if !strings.Contains(r.Log(), "saved /dev/vdb (15 bytes)") {
+		t.Errorf("log:\n%s", r.Log())
 	}
 }

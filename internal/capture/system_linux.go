@@ -143,6 +143,17 @@ func (l *Linux) OpenTarget(ctx context.Context, cfg *Config, w Where) (targets.T
 	return nil, fmt.Errorf("%s targets: %w", describe(t), errors.ErrUnsupported)
 }
 
+// OpenRaw waits for the raw target's device and opens it.
+func (l *Linux) OpenRaw(ctx context.Context, cfg *Config) (targets.File, error) {
+	wctx, cancel := context.WithTimeout(ctx, cfg.WaitTimeout)
+	defer cancel()
+	found, err := targets.SystemDevices.Wait(wctx, cfg.Conf.Target.Device)
+	if err != nil {
+		return nil, err
+	}
+	return targets.CreateRaw(found.Path)
+}
+
 func (l *Linux) nextMountDir() string {
 	l.mounts++
 	return filepath.Join(l.MountBase, strconv.Itoa(l.mounts))

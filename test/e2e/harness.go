@@ -23,6 +23,7 @@ import (
 	"github.com/kdumpkit/kdumpkit/internal/flock"
 	"github.com/kdumpkit/kdumpkit/internal/oracle"
 	"github.com/kdumpkit/kdumpkit/internal/qemu"
+	"github.com/kdumpkit/kdumpkit/targets"
 )
 
 // Kernel names a kernel series the harness boots.
@@ -51,6 +52,7 @@ const (
 	TargetLocal = "local"
 	TargetSSH   = "ssh"
 	TargetNFS   = "nfs"
+	TargetRaw   = "raw" // a second virtio disk, /dev/vdb
 )
 
 // QEMULock serializes QEMU runs of all kdumpkit helpers and tests on a
@@ -413,6 +415,8 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 	switch c.Target {
 	case TargetLocal:
 		fmt.Fprintf(&conf, "ext4 LABEL=kdumpkit-e2e\n")
+	case TargetRaw:
+		fmt.Fprintf(&conf, "raw /dev/vdb\n")
 	case TargetSSH, TargetNFS:
 		srv, err := h.servers(ctx, c.Target == TargetNFS)
 		if err != nil {
@@ -494,6 +498,14 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		return err
 	}
 
+	drives := []qemu.Drive{{Path: disk}}
+	rawDisk := filepath.Join(dir, "raw.img")
+	if c.Target == TargetRaw {
+		if err := sparseFile(rawDisk, int64(1024+c.MemoryMiB)<<20); err != nil {
+			return err
+		}
+		drives = append(drives, qemu.Drive{Path: rawDisk})
+	}
 	res.Console = filepath.Join(dir, "console.log")
 	cfg := qemu.Config{
 		CPU:        kernelSpecs[c.Kernel].cpu,
@@ -502,7 +514,7 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		Kernel:     k.Vmlinuz,
 		Initrd:     firstImg,
 		Append:     "console=ttyS0 crashkernel=" + c.CrashKernel + " panic=-1 oops=panic loglevel=6 rdinit=/init",
-		Drives:     []qemu.Drive{{Path: disk}},
+		Drives:     drives,
 		ConsoleLog: res.Console,
 		// User networking: the guest reaches the host's loopback at
 		// 10.0.2.2 (GuestHostAddr).
@@ -526,6 +538,8 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 	switch c.Target {
 	case TargetLocal:
 		err = h.collectLocal(ctx, disk, res)
+	case TargetRaw:
+		err = h.collectRaw(rawDisk, res)
 	default:
 		err = h.findDump(collected, res)
 	}
@@ -639,6 +653,57 @@ func (h *Harness) collectLocal(ctx context.Context, disk string, res *Result) er
 		return fmt.Errorf("debugfs rdump: %w\n%s", err, msg)
 	}
 	return h.findDump(filepath.Join(out, "crash", res.Case.Name()), res)
+}
+
+func sparseFile(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// collectRaw turns the flattened stream on the raw disk image back into a
+// kdump-compressed vmcore, as kdumpctl start does on the next boot.
+func (h *Harness) collectRaw(img string, res *Result) error {
+	src, err := os.Open(img)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if ok, err := targets.RawHasDump(src); err != nil || !ok {
+		return fmt.Errorf("e2e: raw disk %s holds no dump (%v)", img, err)
+	}
+	out := filepath.Join(res.Dir, "collected")
+	os.RemoveAll(out)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	res.Vmcore = filepath.Join(out, "vmcore")
+	dst, err := os.Create(res.Vmcore)
+	if err != nil {
+		return err
+	}
+	if err := targets.RecoverRaw(src, dst); err != nil {
+		dst.Close()
+		return fmt.Errorf("e2e: recover %s: %w", img, err)
+	}
+	if err := dst.Close(); err != nil {
+		return err
+	}
+	st, err := os.Stat(res.Vmcore)
+	if err != nil {
+		return err
+	}
+	res.Saved, res.DumpBytes, res.Files = true, st.Size(), []string{"vmcore (recovered from /dev/vdb)"}
+	if !h.KeepAll {
+		defer os.Remove(img)
+	}
+	return nil
 }
 
 // findDump looks for the one dump directory under root.
