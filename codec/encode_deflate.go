@@ -68,6 +68,8 @@ type pageDeflater struct {
 	blcode [dfBLCodes]uint16
 	rle    []uint16 // code-length codes: symbol | extra<<8
 
+	litTab [256]uint32 // per literal: code | bits<<24
+
 	sortBuf []uint64
 	sortTmp []uint64
 	lenBuf  []uint32
@@ -427,35 +429,39 @@ func writeStored(dst, src []byte) int {
 }
 
 func (d *pageDeflater) writeSyms(w *bitWriter, lbits []uint8, lcode []uint16, dbits []uint8, dcode []uint16) {
-	// The accumulator lives in locals here: this loop runs for every
+	// One table entry per literal holds its code and bit count, and a
+	// match's length code and extra bits go out in one piece, as do its
+	// distance code and extra bits: the loop below runs for every
 	// symbol of every page.
-	acc, nbits, out, n := w.acc, w.nbits, w.out, w.n
-	put := func(v uint32, nb uint8) {
-		acc |= uint64(v) << (nbits & 63)
-		nbits += uint(nb)
+	lit := &d.litTab
+	for i := 0; i < 256; i++ {
+		lit[i] = uint32(lcode[i]) | uint32(lbits[i])<<24
 	}
-	lbits, lcode = lbits[:dfLitCodes], lcode[:dfLitCodes]
-	dbits, dcode = dbits[:dfDistCodes], dcode[:dfDistCodes]
+	acc, nbits, out, n := w.acc, w.nbits, w.out, w.n
 	for _, s := range d.syms {
 		if s < 1<<31 {
-			s &= 0xff
-			put(uint32(lcode[s]), lbits[s])
+			e := lit[s&0xff]
+			acc |= uint64(e&0xffffff) << (nbits & 63)
+			nbits += uint(e >> 24)
 		} else {
 			l := (s >> 16) & 0xff
-			lc := int(dfLenCode[l])
-			// Length code (up to 15 bits) and its extra bits (up to 5).
-			put(uint32(lcode[257+lc]), lbits[257+lc])
-			put(l-uint32(dfLenBase[lc]), dfLenExtra[lc])
+			lc := int(dfLenCode[l]) + 257
+			nb := lbits[lc]
+			acc |= (uint64(lcode[lc]) | uint64(l-uint32(dfLenBase[lc-257]))<<nb) << (nbits & 63)
+			nbits += uint(nb + dfLenExtra[lc-257])
+			dc := int(s>>24) & 0x1f
+			nb = dbits[dc&31]
+			v := uint64(dcode[dc&31]) | uint64(s&0xffff-uint32(dfDistBase[dc&31]))<<nb
+			// Up to 31 bits before, 20 for the length, 28 here: spill
+			// first when they would not fit.
 			if nbits >= 32 {
 				binary.LittleEndian.PutUint64(out[n:], acc)
 				n += 4
 				acc >>= 32
 				nbits -= 32
 			}
-			dc := int(s>>24) & 0x1f
-			// Distance code (up to 15 bits) and extra bits (up to 13).
-			put(uint32(dcode[dc]), dbits[dc])
-			put(s&0xffff-uint32(dfDistBase[dc]), dfDistExtra[dc])
+			acc |= v << (nbits & 63)
+			nbits += uint(nb + dfDistExtra[dc&31])
 		}
 		if nbits >= 32 {
 			binary.LittleEndian.PutUint64(out[n:], acc)
