@@ -675,3 +675,56 @@ func BenchmarkSSHDWrite(b *testing.B) {
 		})
 	}
 }
+
+// TestSSHDExecKilled: in exec mode a stream cut by a server restart
+// cannot resume; the write fails (no hang), vmcore-incomplete stays with
+// what arrived, and the next operation reconnects, so the caller can save
+// its log and write the dump again.
+func TestSSHDExecKilled(t *testing.T) {
+	s := startSSHD(t, false)
+	root := t.TempDir()
+	cfg := s.clientConfig(SSHExec, root)
+	cfg.DialTimeout = 2 * time.Second
+	tg, err := DialSSH(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	d, err := Begin(tg, Options{Host: "10.0.2.15", Time: crashTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := d.CreateVmcore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := payload(1<<20, 2)
+	if _, err := f.Write(chunk); err != nil {
+		t.Fatal(err)
+	}
+	s.kill()
+	var werr error
+	for i := 0; i < 64 && werr == nil; i++ {
+		_, werr = f.Write(chunk)
+	}
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if werr == nil {
+		t.Fatal("the stream went on after the server was killed")
+	}
+	t.Logf("write after the kill: %v", werr)
+	f.Close()
+	s.start()
+	if err := d.WriteFile(LogName, strings.NewReader("log\n")); err != nil {
+		t.Fatalf("saving the log after the server came back: %v", err)
+	}
+	st, err := os.Stat(filepath.Join(root, d.Dir(), VmcoreIncompleteName))
+	if err != nil {
+		t.Fatalf("vmcore-incomplete after the cut: %v", err)
+	}
+	t.Logf("vmcore-incomplete kept with %d bytes", st.Size())
+	if _, err := os.Stat(filepath.Join(root, d.Dir(), VmcoreFlatName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("vmcore.flat exists after a cut stream: %v", err)
+	}
+}
