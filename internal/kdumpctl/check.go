@@ -68,6 +68,17 @@ func (e *Env) Check(ctx context.Context, offline bool) ([]kdumpconf.Problem, err
 	if _, err := os.Stat(e.path(e.kernelImage(rel))); err != nil {
 		probs = append(probs, kdumpconf.Problem{File: e.kernelImage(rel), Msg: "capture kernel image: " + err.Error()})
 	}
+	// The capture kernel must be able to run as one: /proc/vmcore needs
+	// CONFIG_CRASH_DUMP and CONFIG_PROC_VMCORE. (CONFIG_KEXEC_FILE matters
+	// for the running kernel, which ReadState checks.)
+	kconf := "/boot/config-" + rel
+	if b, err := os.ReadFile(e.path(kconf)); err == nil {
+		for _, opt := range []string{"CONFIG_CRASH_DUMP", "CONFIG_PROC_VMCORE"} {
+			if !bytes.Contains(append([]byte("\n"), b...), []byte("\n"+opt+"=y\n")) {
+				probs = append(probs, kdumpconf.Problem{File: kconf, Msg: opt + " is not set: this kernel cannot serve as a capture kernel"})
+			}
+		}
+	}
 	if len(probs) == 0 {
 		spec, r, err := e.Spec(ctx, cfg)
 		if err != nil {

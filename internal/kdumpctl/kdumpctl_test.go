@@ -310,6 +310,9 @@ func TestCheck(t *testing.T) {
 			setup: func(f *fixture) { f.write(t, "sys/kernel/kexec_crash_size", "0\n") },
 			want:  []string{"/proc/cmdline: no crashkernel= reservation"}},
 		{name: "dump path missing", conf: "path /var/crash/none\n", want: []string{"/etc/kdump.conf:1: dump directory /var/crash/none does not exist"}},
+		{name: "kernel without crash dump support", conf: "path /var/crash\n",
+			setup: func(f *fixture) { f.write(t, "boot/config-"+rel, "CONFIG_RD_GZIP=y\nCONFIG_CRASH_DUMP=y\n") },
+			want:  []string{"/boot/config-" + rel + ": CONFIG_PROC_VMCORE is not set"}},
 		{name: "ssh without key", conf: "ssh kdump@10.0.2.2\nsshkey /root/.ssh/none\n", want: []string{"/etc/kdump.conf:2: ssh key /root/.ssh/none"}},
 	}
 	for _, tt := range tests {

@@ -37,7 +37,7 @@ if grep -q kdumpctl.capture /proc/cmdline; then
 	echo "KDUMPCTL-TEST test returned rc=$?"
 	poweroff -f
 fi
-for c in start status estimate showmem stop status; do
+for c in check start status estimate showmem stop status; do
 	/usr/sbin/kdumpctl $c
 	echo "KDUMPCTL-TEST $c rc=$? loaded=$(cat /sys/kernel/kexec_crash_loaded)"
 done
@@ -173,6 +173,7 @@ func TestQEMUKdumpctlStartStop(t *testing.T) {
 	console := vm.Console()
 	t.Logf("guest console (kdumpctl part):\n%s", tail(console, "/usr/sbin/kdumpctl", 40))
 	for _, want := range []string{
+		"KDUMPCTL-TEST check rc=0 loaded=0",
 		"KDUMPCTL-TEST start rc=0 loaded=1",
 		"KDUMPCTL-TEST status rc=0 loaded=1",
 		"KDUMPCTL-TEST stop rc=0 loaded=0",

@@ -59,7 +59,7 @@ printf 'eth0\t00000000\t0202000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n' >> proc/ne
 printf 'eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n' >> proc/net/route
 echo 'nameserver 10.0.2.3' > etc/resolv.conf
 printf 'stand-in kernel image\n' > boot/vmlinuz-$REL
-printf 'CONFIG_RD_GZIP=y\nCONFIG_RD_ZSTD=y\n' > boot/config-$REL
+printf 'CONFIG_CRASH_DUMP=y\nCONFIG_PROC_VMCORE=y\nCONFIG_RD_GZIP=y\nCONFIG_RD_ZSTD=y\n' > boot/config-$REL
 : > lib/modules/$REL/modules.dep
 printf 'kernel/drivers/virtio/virtio.ko\nkernel/drivers/virtio/virtio_pci.ko\nkernel/drivers/block/virtio_blk.ko\nkernel/drivers/net/virtio_net.ko\nkernel/fs/ext4/ext4.ko\n' > lib/modules/$REL/modules.builtin
 printf '#!/bin/false\nstand-in capture-init\n' > usr/lib/kdumpkit/capture-init
