@@ -40,9 +40,17 @@ func RawHasDump(r io.ReaderAt) (bool, error) {
 // stream starting at offset 0. It refuses, with an error wrapping
 // fs.ErrExist, when the device already holds a flattened dump: that is
 // an earlier crash nobody recovered yet, and overwriting it would lose
-// it. Recover and clear it first, or clear it by hand.
+// it. Recover and clear it first, or clear it by hand. A block device in
+// use (mounted) is refused with EBUSY.
 func CreateRaw(path string) (File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	flags := os.O_RDWR
+	if st, err := os.Stat(path); err == nil && st.Mode()&fs.ModeDevice != 0 && st.Mode()&fs.ModeCharDevice == 0 {
+		// On a block device O_EXCL means "not in use": a mounted
+		// filesystem (a raw target pointing at the wrong disk) fails
+		// with EBUSY instead of being overwritten.
+		flags |= os.O_EXCL
+	}
+	f, err := os.OpenFile(path, flags, 0)
 	if err != nil {
 		return nil, fmt.Errorf("raw target: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,6 +206,31 @@ func TestRootRawLoop(t *testing.T) {
 	defer r.Close()
 	if has, err := RawHasDump(r); err != nil || !has {
 		t.Fatalf("RawHasDump = %v, %v", has, err)
+	}
+}
+
+// TestRootRawMounted: a raw target that names a mounted filesystem's
+// device is refused, not overwritten.
+func TestRootRawMounted(t *testing.T) {
+	needRoot(t)
+	img := mkfsImage(t, "ext4", "9b1f6e5d-4c3b-4a2f-9e1d-dac9b8a79685", "mountedraw", 16<<20)
+	dev := loopDevice(t, img)
+	mountFor(t, "LABEL=mountedraw", "")
+	f, err := CreateRaw(dev)
+	if err == nil {
+		f.Close()
+		t.Fatalf("CreateRaw on the mounted %s succeeded", dev)
+	}
+	if !errors.Is(err, syscall.EBUSY) {
+		t.Fatalf("CreateRaw on a mounted device: %v, want EBUSY", err)
+	}
+	r, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if info, err := ProbeFS(r); err != nil || info.Label != "mountedraw" {
+		t.Fatalf("filesystem after the refusal: %+v, %v", info, err)
 	}
 }
 
