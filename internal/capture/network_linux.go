@@ -47,7 +47,25 @@ func setupNetwork(ctx context.Context, n kdumpconf.Net, logf func(string, ...any
 		logf("network: %s %s gateway %v", name, n.Address, n.Gateway)
 		return n.Address.Addr().String(), nil
 	case kdumpconf.NetDHCP:
-		return "", fmt.Errorf("net_config dhcp: %w in capture-init yet; use net_config static (kdumpctl resolves auto to static)", errors.ErrUnsupported)
+		if err := waitCarrier(ctx, name); err != nil {
+			return "", err
+		}
+		l, err := dhcp(ctx, name, link.Attrs().HardwareAddr)
+		if err != nil {
+			return "", err
+		}
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: l.Addr.Addr().AsSlice(), Mask: net.CIDRMask(l.Addr.Bits(), 32)}}
+		if err := netlink.AddrAdd(link, addr); err != nil && !errors.Is(err, unix.EEXIST) {
+			return "", fmt.Errorf("%s: add %s: %w", name, l.Addr, err)
+		}
+		if l.Gateway.IsValid() {
+			r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: l.Gateway.AsSlice()}
+			if err := netlink.RouteAdd(r); err != nil && !errors.Is(err, unix.EEXIST) {
+				return "", fmt.Errorf("%s: default route via %s: %w", name, l.Gateway, err)
+			}
+		}
+		logf("network: %s %s gateway %v from DHCP server %v", name, l.Addr, l.Gateway, l.Server)
+		return l.Addr.Addr().String(), nil
 	}
 	return "", fmt.Errorf("net_config %q: kdumpctl should have resolved it to static", n.Mode)
 }

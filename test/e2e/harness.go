@@ -68,6 +68,9 @@ type Case struct {
 	CrashKernel string // e.g. "256M"
 	// Collector is the kdump.conf core_collector line.
 	Collector string
+	// DHCP makes the capture kernel ask QEMU's DHCP server for its
+	// address (net_config dhcp) instead of the static one.
+	DHCP bool
 	// AgentLoad makes the guest agent build nothing and load the capture
 	// kernel with a capture initramfs the harness built, instead of
 	// running kdumpctl start in the guest (which builds its own).
@@ -77,6 +80,9 @@ type Case struct {
 // Name is a short name for logs and directories.
 func (c Case) Name() string {
 	n := fmt.Sprintf("%s-%s-%dM-ck%s", c.Kernel, c.Target, c.MemoryMiB, c.CrashKernel)
+	if c.DHCP {
+		n += "-dhcp"
+	}
 	if c.AgentLoad {
 		n += "-agent"
 	}
@@ -438,7 +444,11 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 			capMods = append(capMods, "nfsv4")
 			fmt.Fprintf(&conf, "nfs %s:%s\n", GuestHostAddr, srv.nfsExport)
 		}
-		fmt.Fprintf(&conf, "net_config static %s %s\nnet_interface eth0\n", GuestAddr, GuestHostAddr)
+		if c.DHCP {
+			fmt.Fprintf(&conf, "net_config dhcp\nnet_interface eth0\n")
+		} else {
+			fmt.Fprintf(&conf, "net_config static %s %s\nnet_interface eth0\n", GuestAddr, GuestHostAddr)
+		}
 	default:
 		return fmt.Errorf("e2e: unknown target %q", c.Target)
 	}
