@@ -1,14 +1,11 @@
 package kdumpctl
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"path"
 
 	"github.com/kdumpkit/kdumpkit/kdumpconf"
-	"github.com/kdumpkit/kdumpkit/kdumpfile"
 	"github.com/kdumpkit/kdumpkit/targets"
 )
 
@@ -33,14 +30,8 @@ func (e *Env) SaveRaw(cfg *kdumpconf.Config) (string, error) {
 		return "", fmt.Errorf("raw target: %w", err)
 	}
 	defer f.Close()
-	head := make([]byte, kdumpfile.FlatHeaderSize)
-	if _, err := io.ReadFull(f, head); err != nil || !kdumpfile.IsFlattened(head) {
-		return "", nil
-	}
-	if cfg.StreamCompression != "" && cfg.StreamCompression != kdumpconf.CompressionNone {
-		return "", fmt.Errorf("raw target %s holds a dump, but recovering a %s-compressed stream is not supported yet: copy it off the device by hand", cfg.Target.Device, cfg.StreamCompression)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	has, err := targets.RawHasDump(f)
+	if err != nil || !has {
 		return "", err
 	}
 	dir := path.Join(cfg.Path, targets.DirName("127.0.0.1", e.Now()))
@@ -52,7 +43,7 @@ func (e *Env) SaveRaw(cfg *kdumpconf.Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := kdumpfile.Rearrange(bufio.NewReaderSize(f, 1<<20), out); err != nil {
+	if err := targets.RecoverRaw(f, out); err != nil {
 		out.Close()
 		return "", fmt.Errorf("recover the dump on %s into %s (kept as it is): %w", cfg.Target.Device, dir, err)
 	}
@@ -67,13 +58,8 @@ func (e *Env) SaveRaw(cfg *kdumpconf.Config) (string, error) {
 	if err := os.Rename(tmp, e.path(final)); err != nil {
 		return "", err
 	}
-	w, err := os.OpenFile(dev, os.O_WRONLY, 0)
-	if err != nil {
-		return final, fmt.Errorf("saved %s but cannot clear %s: %w", final, cfg.Target.Device, err)
+	if err := targets.ClearRaw(dev); err != nil {
+		return final, fmt.Errorf("saved %s but: %w", final, err)
 	}
-	defer w.Close()
-	if _, err := w.WriteAt(make([]byte, kdumpfile.FlatHeaderSize), 0); err != nil {
-		return final, fmt.Errorf("saved %s but cannot clear %s: %w", final, cfg.Target.Device, err)
-	}
-	return final, w.Sync()
+	return final, nil
 }
