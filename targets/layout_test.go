@@ -329,3 +329,25 @@ func payload(n int, seed uint64) []byte {
 	}
 	return b
 }
+
+// FuzzParseDirName: directory names come from the target (an NFS or SSH
+// server shared with others). Any name parses or not without panicking,
+// and what parses is what DirName would make.
+func FuzzParseDirName(f *testing.F) {
+	f.Add("127.0.0.1-2026-11-22-06:43:13")
+	f.Add("2001:db8::1-2026-11-22-06:43:13.7")
+	f.Add("host-with-dashes-1999-12-31-23:59:59.99")
+	f.Fuzz(func(t *testing.T, name string) {
+		host, tm, suf, ok := ParseDirName(name)
+		if !ok {
+			return
+		}
+		want := DirName(host, tm)
+		if suf != 0 {
+			want += fmt.Sprintf(".%d", suf)
+		}
+		if want != name {
+			t.Fatalf("ParseDirName(%q) = %q %v %d, which DirName makes %q", name, host, tm, suf, want)
+		}
+	})
+}

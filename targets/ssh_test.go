@@ -23,6 +23,7 @@ import (
 	"github.com/kdumpkit/kdumpkit/mem"
 	"github.com/kdumpkit/kdumpkit/vmcore"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // engineSource is a synthetic ELF core of n pages (every third page zero,
@@ -458,6 +459,27 @@ func TestSSHDKnownHostsAlgorithms(t *testing.T) {
 	}
 	cfg := s.clientConfig(SSHSFTP, t.TempDir())
 	cfg.KnownHosts = []string{s.knownHosts(pub)}
+	tg, err := DialSSH(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.Close()
+}
+
+// TestSSHDHashedKnownHosts: known_hosts written by ssh-keyscan -H (hashed
+// host names) is honoured.
+func TestSSHDHashedKnownHosts(t *testing.T) {
+	s := startSSHD(t, true)
+	line := knownhosts.Line([]string{knownhosts.HashHostname(knownhosts.Normalize(s.addr()))}, s.hostKey)
+	p := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(p, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(line, "|1|") {
+		t.Fatalf("known_hosts line %q is not hashed", line)
+	}
+	cfg := s.clientConfig(SSHSFTP, t.TempDir())
+	cfg.KnownHosts = []string{p}
 	tg, err := DialSSH(testCtx(t), cfg)
 	if err != nil {
 		t.Fatal(err)
