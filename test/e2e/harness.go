@@ -461,9 +461,10 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		fmt.Fprintf(&modList, "/%s\n", m[0])
 	}
 	collector := c.Collector
-	if c.Target == TargetSSH && !strings.Contains(collector, "-F") {
-		// kdump.conf wants -F for ssh (kdump-utils sends a stream);
-		// capture-init drops it when the server takes SFTP writes.
+	if (c.Target == TargetSSH || c.Target == TargetRaw) && !strings.Contains(collector, "-F") {
+		// kdump.conf wants -F for ssh and raw (kdump-utils sends a
+		// stream); capture-init drops it when the server takes SFTP
+		// writes.
 		collector = strings.Replace(collector, "makedumpfile ", "makedumpfile -F ", 1)
 	}
 	fmt.Fprintf(&conf, "path %s\ncore_collector %s\nfailure_action poweroff\nfinal_action poweroff\ncapture_deadline 20m\ntarget_wait 60s\n", path, collector)
