@@ -53,6 +53,9 @@ const (
 	TargetSSH   = "ssh"
 	TargetNFS   = "nfs"
 	TargetRaw   = "raw" // a second virtio disk, /dev/vdb
+	// TargetNFSDown is an NFS export that does not exist, with
+	// failure_action dump_to_rootfs onto the local disk: the failure path.
+	TargetNFSDown = "nfs-down"
 )
 
 // QEMULock serializes QEMU runs of all kdumpkit helpers and tests on a
@@ -418,7 +421,16 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 	var collected string
 	data := map[string][]byte{}
 	modes := map[string]os.FileMode{}
+	failureAction, wait := "poweroff", "60s"
 	switch c.Target {
+	case TargetNFSDown:
+		if !c.AgentLoad {
+			return errors.New("e2e: the nfs-down case runs with -agent-load (its image must hold the rootfs disk's drivers too)")
+		}
+		capMods = append(capMods, "virtio_net", "nfsv4")
+		fmt.Fprintf(&conf, "nfs %s:/kdumpkit-e2e-no-such-export\nnet_config static %s %s\nnet_interface eth0\n", GuestHostAddr, GuestAddr, GuestHostAddr)
+		fmt.Fprintf(&conf, "rootfs ext4 LABEL=kdumpkit-e2e\n")
+		failureAction, wait = "dump_to_rootfs", "20s"
 	case TargetLocal:
 		fmt.Fprintf(&conf, "ext4 LABEL=kdumpkit-e2e\n")
 	case TargetRaw:
@@ -467,7 +479,7 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		// writes.
 		collector = strings.Replace(collector, "makedumpfile ", "makedumpfile -F ", 1)
 	}
-	fmt.Fprintf(&conf, "path %s\ncore_collector %s\nfailure_action poweroff\nfinal_action poweroff\ncapture_deadline 20m\ntarget_wait 60s\n", path, collector)
+	fmt.Fprintf(&conf, "path %s\ncore_collector %s\nfailure_action %s\nfinal_action poweroff\ncapture_deadline 20m\ntarget_wait %s\n", path, collector, failureAction, wait)
 	data[initramfs.ConfigPath] = []byte(conf.String())
 	data[initramfs.ModulesPath] = []byte(modList.String())
 	capImg := filepath.Join(dir, "capture.img")
@@ -547,7 +559,7 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 	}
 
 	switch c.Target {
-	case TargetLocal:
+	case TargetLocal, TargetNFSDown:
 		err = h.collectLocal(ctx, disk, res)
 	case TargetRaw:
 		err = h.collectRaw(rawDisk, res)
@@ -765,6 +777,25 @@ func (h *Harness) check(ctx context.Context, res *Result) {
 		set("drgn", h.checkDrgn(ctx, res, vmlinux))
 	}
 	set("makedumpfile --dump-dmesg", h.checkDmesg(ctx, res))
+	if res.Case.Target == TargetNFSDown {
+		set("fallback", checkFallback(res))
+	}
+}
+
+// checkFallback checks that the dump on the root file system came from
+// failure_action dump_to_rootfs after the NFS target failed, as the log
+// capture-init saved beside it says.
+func checkFallback(res *Result) error {
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(res.Vmcore), "kexec-dmesg.log"))
+	if err != nil {
+		return err
+	}
+	for _, want := range []string{"FAILED in step target", "failure_action dump_to_rootfs", "on the root file system"} {
+		if !bytes.Contains(b, []byte(want)) {
+			return fmt.Errorf("kexec-dmesg.log lacks %q", want)
+		}
+	}
+	return nil
 }
 
 func (h *Harness) checkVerify(ctx context.Context, res *Result) error {
