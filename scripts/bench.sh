@@ -113,9 +113,9 @@ for mode in "${modes[@]}"; do
 import sys
 mode, name, w, m, c, r, b, cw, cc, cs = sys.argv[1:]
 w, m, c, r, b, cw, cc, cs = float(w), float(m), float(c), int(r), int(b), float(cw), float(cc), float(cs)
-ratio = lambda a, x: "%.2f" % (a / x) if x > 0 and name != "C" else ""
+ratio = lambda a, x, f="%.2f": f % (a / x) if x > 0 and name != "C" else ""
 print("| `%s` | %s | %.2f | %.2f | %.2f | %.1f | %.1f | %s | %s | %s |" % (
-    mode, name, w, m, c, r / 1024, b / 1e6, ratio(w, cw), ratio(c, cc), ratio(b, cs)))
+    mode, name, w, m, c, r / 1024, b / 1e6, ratio(w, cw), ratio(c, cc), ratio(b, cs, "%.3f")))
 EOF
 	done
 done
