@@ -54,7 +54,7 @@ E2E_TARGETS ?= local,ssh,nfs
 E2E_MEM     ?= 1024,2048
 e2e:
 	KDUMPKIT_E2E=1 KDUMPKIT_E2E_KERNELS=$(E2E_KERNELS) KDUMPKIT_E2E_TARGETS=$(E2E_TARGETS) KDUMPKIT_E2E_MEM=$(E2E_MEM) \
-		$(GO) test -count=1 -timeout 120m -v -run TestQEMUPanicCapture ./test/e2e/
+		$(GO) test -count=1 -timeout 120m -v -run 'TestQEMU' ./test/e2e/
 
 # e2e-min-crashkernel: bisect the smallest working crashkernel= (2 GiB guest).
 e2e-min-crashkernel:

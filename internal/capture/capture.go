@@ -400,7 +400,7 @@ func (r *Runner) failure(ctx context.Context, res *Result, d *targets.Dump) kdum
 			r.logf("FAILED: %v", err)
 		} else {
 			res.Dir, res.Saved, res.Stats = res2.Dir, true, res2.Stats
-			r.logf("saved %s/%s on the root file system (%d bytes)", res2.Dir, rd.VmcoreName(), res2.Stats.Bytes)
+			r.logf("saved %s/%s on the root file system (%d bytes); peak memory %d KiB", res2.Dir, rd.VmcoreName(), res2.Stats.Bytes, r.Sys.PeakMemoryKiB())
 		}
 		r.saveLog(rd)
 		r.closeTarget(rd)

@@ -80,3 +80,45 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// TestQEMUCaptureExtras runs the cases beside the matrix once, on 6.1
+// with 1 GiB: a raw target, SSH with the capture kernel's address from
+// DHCP, and the failure path (the NFS export is missing, failure_action
+// dump_to_rootfs saves the dump on the local disk).
+func TestQEMUCaptureExtras(t *testing.T) {
+	if os.Getenv("KDUMPKIT_E2E") != "1" {
+		t.Skip("end-to-end QEMU test: set KDUMPKIT_E2E=1 (make e2e)")
+	}
+	if miss := MissingTools(); len(miss) > 0 {
+		t.Fatalf("missing programs: %v (scripts/install-deps.sh installs them)", miss)
+	}
+	work := os.Getenv("KDUMPKIT_E2E_WORK")
+	if work == "" {
+		work = filepath.Join(t.TempDir(), "work")
+	}
+	h, err := New(work, testWriter{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var results []*Result
+	for _, c := range []Case{
+		{Kernel: Kernel61, Target: TargetRaw, MemoryMiB: 1024, CrashKernel: "256M"},
+		{Kernel: Kernel61, Target: TargetSSH, MemoryMiB: 1024, CrashKernel: "256M", DHCP: true},
+		{Kernel: Kernel61, Target: TargetNFSDown, MemoryMiB: 1024, CrashKernel: "256M", AgentLoad: true},
+	} {
+		t.Run(c.Name(), func(t *testing.T) {
+			r := h.Run(context.Background(), c)
+			results = append(results, r)
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			if c.Target == TargetNFSDown && r.Checks["fallback"] != "ok" {
+				t.Errorf("fallback check: %q", r.Checks["fallback"])
+			}
+		})
+	}
+	var b strings.Builder
+	WriteTable(&b, results)
+	t.Logf("measured (host wall clock under TCG; noisy):\n%s", b.String())
+}

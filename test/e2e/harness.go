@@ -375,7 +375,7 @@ var (
 	panicRE = regexp.MustCompile(`KDUMPKIT-AGENT-PANIC|sysrq: Trigger a crash`)
 	startRE = regexp.MustCompile(`^capture-init: starting`)
 	savedRE = regexp.MustCompile(`^capture-init: \[ *[0-9.]+s\] saved `)
-	dumpRE  = regexp.MustCompile(`^capture-init: \[ *[0-9.]+s\] dump: done in ([0-9.]+)s`)
+	dumpRE  = regexp.MustCompile(`^capture-init: \[ *[0-9.]+s\] (?:dump_to_rootfs )?dump: done in ([0-9.]+)s`)
 	peakRE  = regexp.MustCompile(`peak memory (-?[0-9]+) KiB`)
 	builtRE = regexp.MustCompile(`initramfs \S+ built \(([0-9]+) bytes`)
 )
