@@ -3,6 +3,7 @@ package codec
 import (
 	"bytes"
 	"compress/zlib"
+	"hash/adler32"
 	"io"
 	"math/rand"
 	"testing"
@@ -203,6 +204,20 @@ func BenchmarkDeflatePage(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := e.Encode(Zlib, dst, src); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestAdler32Sum(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	for _, n := range []int{0, 1, 15, 16, 17, 4096, 5551, 5552, 5553, 65536, 100000} {
+		b := make([]byte, n)
+		rng.Read(b)
+		ff := bytes.Repeat([]byte{0xff}, n)
+		for _, in := range [][]byte{b, ff} {
+			if got, want := adler32Sum(in), adler32.Checksum(in); got != want {
+				t.Fatalf("%d bytes: %#x, want %#x", n, got, want)
+			}
 		}
 	}
 }
