@@ -73,9 +73,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if capture.StartWatchdog(ctx, "/dev/watchdog", 10*time.Second, logf) {
-		logf("petting /dev/watchdog every 10s")
-	}
 	// A backstop for a step that ignores its deadline (a hung mount or
 	// read): after the deadline and a minute of grace, end the machine.
 	if cfg.Deadline > 0 {
@@ -90,6 +87,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}()
 	}
 	r := &capture.Runner{Sys: sys, Config: cfg, Console: stdout}
+	// The watchdog driver may be among the modules: look after loading.
+	r.AfterModules = func(logf func(string, ...any)) {
+		if capture.StartWatchdog(ctx, "/dev/watchdog", 10*time.Second, logf) {
+			logf("petting /dev/watchdog every 10s")
+		}
+	}
 	res := r.Run(ctx)
 	// Run returns only if the final action failed (or not as PID 1).
 	if os.Getpid() != 1 {

@@ -87,6 +87,9 @@ type Runner struct {
 	// Console receives the progress lines (one line per event, no
 	// carriage returns, so serial consoles and logs stay readable).
 	Console io.Writer
+	// AfterModules, if set, runs once the modules are loaded: the
+	// watchdog driver may be one of them.
+	AfterModules func(logf func(format string, a ...any))
 
 	mu    sync.Mutex
 	log   bytes.Buffer // everything logged, saved as kexec-dmesg.log
@@ -209,6 +212,9 @@ func (r *Runner) capture(ctx context.Context, res *Result, dp **targets.Dump) er
 		return nil
 	}); err != nil {
 		return err
+	}
+	if r.AfterModules != nil {
+		r.AfterModules(r.logf)
 	}
 	if err := r.step("kdump_pre", func() error {
 		return r.runHooks(ctx, kdumpconf.PreDir, cfg.Conf.Hooks.Pre)

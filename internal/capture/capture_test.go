@@ -194,12 +194,13 @@ func TestRunSuccessSequence(t *testing.T) {
 	s.hookDirs[kdumpconf.PostDir] = []string{"/etc/kdump/post.d/10-x"}
 	var console bytes.Buffer
 	r := &Runner{Sys: s, Config: cfg, Console: &console}
+	r.AfterModules = func(func(string, ...any)) { s.call("after modules") }
 	res := r.Run(context.Background())
 	if res.Err != nil || !res.Saved || res.Failed != "" {
 		t.Fatalf("Run: %+v", res)
 	}
 	want := []string{
-		"mount", "module /lib/modules/a.ko", "module /lib/modules/b.ko", "hook /pre",
+		"mount", "module /lib/modules/a.ko", "module /lib/modules/b.ko", "after modules", "hook /pre",
 		"target",
 		"dmesg", "create vmcore-dmesg-incomplete.txt", "sync", "rename vmcore-dmesg.txt",
 		"create vmcore-incomplete", "dump", "sync", "rename vmcore",

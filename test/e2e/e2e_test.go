@@ -82,7 +82,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // TestQEMUCaptureExtras runs the cases beside the matrix once, on 6.1
-// with 1 GiB: a raw target, SSH with the capture kernel's address from
+// with 1 GiB: a raw target with a (soft) watchdog to pet, SSH with the capture kernel's address from
 // DHCP, and the failure path (the NFS export is missing, failure_action
 // dump_to_rootfs saves the dump on the local disk).
 func TestQEMUCaptureExtras(t *testing.T) {
@@ -103,7 +103,7 @@ func TestQEMUCaptureExtras(t *testing.T) {
 	defer h.Close()
 	var results []*Result
 	for _, c := range []Case{
-		{Kernel: Kernel61, Target: TargetRaw, MemoryMiB: 1024, CrashKernel: "256M"},
+		{Kernel: Kernel61, Target: TargetRaw, MemoryMiB: 1024, CrashKernel: "256M", Watchdog: true},
 		{Kernel: Kernel61, Target: TargetSSH, MemoryMiB: 1024, CrashKernel: "256M", DHCP: true},
 		{Kernel: Kernel61, Target: TargetNFSDown, MemoryMiB: 1024, CrashKernel: "256M", AgentLoad: true},
 	} {

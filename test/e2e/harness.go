@@ -71,6 +71,9 @@ type Case struct {
 	CrashKernel string // e.g. "256M"
 	// Collector is the kdump.conf core_collector line.
 	Collector string
+	// Watchdog adds the softdog module to the capture initramfs
+	// (extra_modules): capture-init must find /dev/watchdog and pet it.
+	Watchdog bool
 	// DHCP makes the capture kernel ask QEMU's DHCP server for its
 	// address (net_config dhcp) instead of the static one.
 	DHCP bool
@@ -85,6 +88,9 @@ func (c Case) Name() string {
 	n := fmt.Sprintf("%s-%s-%dM-ck%s", c.Kernel, c.Target, c.MemoryMiB, c.CrashKernel)
 	if c.DHCP {
 		n += "-dhcp"
+	}
+	if c.Watchdog {
+		n += "-wdt"
 	}
 	if c.AgentLoad {
 		n += "-agent"
@@ -453,7 +459,8 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 				return fmt.Errorf("e2e: no NFS server: %w", srv.nfsErr)
 			}
 			collected = filepath.Join(srv.nfsRoot, path)
-			capMods = append(capMods, "nfsv4")
+			// kdumpctl's builder takes both NFS versions' modules.
+			capMods = append(capMods, "nfsv4", "nfsv3")
 			fmt.Fprintf(&conf, "nfs %s:%s\n", GuestHostAddr, srv.nfsExport)
 		}
 		if c.DHCP {
@@ -463,6 +470,10 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		}
 	default:
 		return fmt.Errorf("e2e: unknown target %q", c.Target)
+	}
+	if c.Watchdog {
+		capMods = append(capMods, "softdog")
+		fmt.Fprintf(&conf, "extra_modules softdog\n")
 	}
 	mods, err := moduleFiles(ctx, k, filepath.Join(dir, "modules"), capMods...)
 	if err != nil {
@@ -779,6 +790,13 @@ func (h *Harness) check(ctx context.Context, res *Result) {
 	set("makedumpfile --dump-dmesg", h.checkDmesg(ctx, res))
 	if res.Case.Target == TargetNFSDown {
 		set("fallback", checkFallback(res))
+	}
+	if res.Case.Watchdog {
+		b, err := os.ReadFile(res.Console)
+		if err == nil && !bytes.Contains(b, []byte("] petting /dev/watchdog every")) {
+			err = errors.New("capture-init did not pet /dev/watchdog")
+		}
+		set("watchdog", err)
 	}
 }
 

@@ -30,6 +30,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	demo := fl.Bool("demo", false, "print the demo report for each case")
 	minCK := fl.Bool("min-crashkernel", false, "bisect the smallest working crashkernel= (MiB) per case instead")
 	verbose := fl.Bool("v", false, "log harness steps")
+	watchdog := fl.Bool("watchdog", false, "add softdog to the capture initramfs; capture-init must pet /dev/watchdog")
 	useDHCP := fl.Bool("dhcp", false, "network targets: the capture kernel asks DHCP (net_config dhcp) instead of a static address")
 	agentLoad := fl.Bool("agent-load", false, "load the capture kernel from the guest agent with a harness-built initramfs instead of kdumpctl start")
 	if err := fl.Parse(args); err != nil {
@@ -44,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 					fmt.Fprintf(stderr, "e2erun: -mem %q: want MiB\n", m)
 					return 2
 				}
-				cases = append(cases, e2e.Case{Kernel: e2e.Kernel(k), Target: t, MemoryMiB: mem, CrashKernel: *ck, AgentLoad: *agentLoad, DHCP: *useDHCP})
+				cases = append(cases, e2e.Case{Kernel: e2e.Kernel(k), Target: t, MemoryMiB: mem, CrashKernel: *ck, AgentLoad: *agentLoad, DHCP: *useDHCP, Watchdog: *watchdog})
 			}
 		}
 	}
