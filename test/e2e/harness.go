@@ -560,6 +560,11 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		return err
 	}
 	h.measure(lines, res)
+	for _, l := range lines {
+		if strings.HasPrefix(l.Text, "KDUMPKIT-AGENT-FAILED") {
+			return fmt.Errorf("e2e: the first kernel's agent failed before the panic: %s (console %s)", l.Text, res.Console)
+		}
+	}
 	if !c.AgentLoad {
 		res.InitramfsBytes = 0
 		for _, l := range lines {
