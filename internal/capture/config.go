@@ -2,13 +2,15 @@ package capture
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/kdumpkit/kdumpkit/codec"
+	"github.com/kdumpkit/kdumpkit/collector"
 	"github.com/kdumpkit/kdumpkit/filter"
 	"github.com/kdumpkit/kdumpkit/kdumpconf"
 )
@@ -25,6 +27,11 @@ type Config struct {
 	// decides (a stream where files cannot seek), as kdump-utils adds or
 	// removes -F by target.
 	Flatten bool
+
+	// MoreLevels are the further -d levels of a list like -d 1,31;
+	// makedumpfile retries with them on a full disk, capture-init does
+	// not yet (it logs them).
+	MoreLevels []filter.Level
 
 	// Modules are loaded in this order: paths in the initramfs.
 	Modules []string
@@ -77,55 +84,37 @@ func ReadModules(r io.Reader, name string) ([]string, error) {
 	return out, nil
 }
 
-// parseCollector reads the makedumpfile options that matter to the
-// in-process engine. Options it does not know are refused: silently
+// parseCollector reads the core_collector line with package collector,
+// as makedumpfile would get it from kdump-utils' capture script (the
+// input and output appended), and keeps what the in-process engine acts
+// on. Options it cannot honour in the capture kernel are refused: silently
 // ignoring one could write a dump the user did not ask for.
-func (c *Config) parseCollector(args []string) error {
-	if len(args) == 0 || !kdumpconf.IsMakedumpfile(args[0]) {
-		return fmt.Errorf("only makedumpfile collectors run in-process, got %q", strings.Join(args, " "))
+func (c *Config) parseCollector(argv []string) error {
+	if len(argv) == 0 || !kdumpconf.IsMakedumpfile(argv[0]) {
+		return fmt.Errorf("only makedumpfile collectors run in-process, got %q", strings.Join(argv, " "))
 	}
-	c.Method = codec.Raw
-	c.Level = 0
-	for i := 1; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "-c":
-			c.Method = codec.Zlib
-		case a == "-l":
-			c.Method = codec.LZO
-		case a == "-p":
-			c.Method = codec.Snappy
-		case a == "-z":
-			c.Method = codec.Zstd
-		case a == "-F":
+	for _, a := range argv[1:] {
+		if a == "-F" {
 			c.Flatten = true
-		case a == "-d" || a == "--message-level":
-			if i+1 >= len(args) {
-				return fmt.Errorf("%s needs a value", a)
-			}
-			i++
-			if a == "-d" {
-				if err := c.setLevel(args[i]); err != nil {
-					return err
-				}
-			}
-		case strings.HasPrefix(a, "-d"):
-			if err := c.setLevel(a[2:]); err != nil {
-				return err
-			}
-		case strings.HasPrefix(a, "--message-level="):
-		default:
-			return fmt.Errorf("makedumpfile option %q is not supported in the capture kernel", a)
 		}
 	}
-	return nil
-}
-
-func (c *Config) setLevel(s string) error {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 || n > int(filter.MaxLevel) {
-		return fmt.Errorf("dump level %q: want 0 to %d", s, filter.MaxLevel)
+	args := append(slices.Clone(c.Conf.CollectorArgs(false)[1:]), "/proc/vmcore", "vmcore")
+	o, err := collector.Parse(args)
+	if err != nil {
+		return err
 	}
-	c.Level = filter.Level(n)
+	switch {
+	case o.Mode != collector.ModeCreate || len(o.DumpFiles) > 0:
+		return errors.New("only a plain dump (no --split, --reassemble, --dump-dmesg, ...) is written in the capture kernel")
+	case o.ELF:
+		return errors.New("-E (ELF output) is not supported in the capture kernel yet")
+	case o.Limit > 0:
+		return errors.New("-L is not supported in the capture kernel yet")
+	case o.DryRun || o.CheckOnly:
+		return errors.New("--dry-run and --check-params write no dump")
+	}
+	c.Method = o.Codec
+	c.Level = o.Levels[0]
+	c.MoreLevels = o.Levels[1:]
 	return nil
 }

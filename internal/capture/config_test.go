@@ -19,10 +19,14 @@ func TestNewConfigCollector(t *testing.T) {
 	}{
 		{"makedumpfile -l --message-level 7 -d 31", 31, codec.LZO, false, ""},
 		{"makedumpfile -c -d 17 -F", 17, codec.Zlib, true, ""},
+		{"makedumpfile -l -d 1,31", 1, codec.LZO, false, ""},
 		{"/usr/sbin/makedumpfile -z -d1", 1, codec.Zstd, false, ""},
 		{"makedumpfile -d 99", 0, 0, false, `dump level "99"`},
-		{"makedumpfile --split", 0, 0, false, `"--split" is not supported`},
-		{"makedumpfile -d", 0, 0, false, "-d needs a value"},
+		{"makedumpfile --split", 0, 0, false, "--split needs VMCORE and at least two DUMPFILEs"},
+		{"makedumpfile -d", 0, 0, false, `dump level "/proc/vmcore"`},
+		{"makedumpfile -E -d 31", 0, 0, false, "-E (ELF output) is not supported"},
+		{"makedumpfile -L 1G -d 31", 0, 0, false, "-L is not supported"},
+		{"cp", 0, 0, false, "only makedumpfile collectors"},
 	}
 	for _, tt := range tests {
 		kc, err := kdumpconf.Parse(strings.NewReader("core_collector "+tt.collector+"\n"), "kdump.conf")
