@@ -350,18 +350,26 @@ func TestCorpusZlibNotLarger(t *testing.T) {
 	}
 }
 
-// BenchmarkCorpusEncodePages compresses the pages -d 31 keeps from the
-// real corpus with each method, one page at a time as the engine does.
-func BenchmarkCorpusEncodePages(b *testing.B) {
-	if testing.Short() {
-		b.Skip("needs the real-kernel corpus")
+// benchCorpus opens the 4 GiB corpus vmcore, or skips: benchmarks do
+// not build corpora.
+func benchCorpus(b *testing.B) vmcore.Dump {
+	c, err := corpus.Find(corpus.Options{MemoryMiB: 4096})
+	if err != nil {
+		b.Skipf("no 4 GiB corpus (build it with: go run ./internal/cmd/mkcorpus -mem 4096): %v", err)
 	}
-	c := corpus.Ensure(b)
 	src, err := vmcore.Open(c.Path(corpus.SourceName))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer src.Close()
+	b.Cleanup(func() { src.Close() })
+	return src
+}
+
+// BenchmarkCorpusEncodePages compresses the pages -d 31 keeps from the
+// real 4 GiB corpus with each method, one page at a time as the engine
+// does, and reports the output size in percent of the input.
+func BenchmarkCorpusEncodePages(b *testing.B) {
+	src := benchCorpus(b)
 	p, err := filter.Exclude(context.Background(), src, 31, filter.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -399,65 +407,40 @@ func BenchmarkCorpusEncodePages(b *testing.B) {
 	}
 }
 
-// TestELFReadErrors: ELF output (-E) of an input with unreadable pages
-// goes on past them: they are written as zeros, reported once per run,
-// the file is marked incomplete and every other page is intact.
-func TestELFReadErrors(t *testing.T) {
-	_, _, img := engineSource(t, 600)
-	f, err := elfcore.Open(bytes.NewReader(img), int64(len(img)))
+// discardWriterAt counts what it is given.
+type discardWriterAt struct{ n int64 }
+
+func (d *discardWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	d.n = max(d.n, off+int64(len(p)))
+	return len(p), nil
+}
+
+// BenchmarkCorpusEngine runs the whole copy step of -d 31 on the 4 GiB
+// corpus (the plan is made once) with one worker and with all CPUs,
+// for LZO and zlib.
+func BenchmarkCorpusEngine(b *testing.B) {
+	src := benchCorpus(b)
+	p, err := filter.Exclude(context.Background(), src, 31, filter.Options{})
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
-	bad := func(pfn mem.PFN) bool { return pfn >= 20 && pfn < 24 || pfn == 0x10000+9 }
-	src, err := vmcore.OpenReaderAt(&eioReaderAt{r: bytes.NewReader(img), loads: f.Loads, bad: bad}, int64(len(img)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, level := range []filter.Level{0, filter.ExcludeZero} {
-		t.Run(fmt.Sprint("d", level), func(t *testing.T) {
-			p := planFrom(src, level, src.MaxPFN(), func(pfn mem.PFN) bool { return false })
-			var got []mem.PFNRange
-			var out wbuf
-			opt := ELFOptions{Options: Options{ReadError: func(r mem.PFNRange, err error) {
-				if !errors.Is(err, syscall.EIO) {
-					t.Errorf("run %v: error %v does not wrap EIO", r, err)
+	for _, m := range []codec.Method{codec.LZO, codec.Zlib} {
+		for _, workers := range []int{1, 0} {
+			name := fmt.Sprintf("%v/workers=%d", m, workers)
+			if workers == 0 {
+				name = fmt.Sprintf("%v/allcpus", m)
+			}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				var out discardWriterAt
+				for i := 0; i < b.N; i++ {
+					out = discardWriterAt{}
+					if err := WriteKdumpWith(context.Background(), src, p, m, &out, Options{Workers: workers}); err != nil {
+						b.Fatal(err)
+					}
 				}
-				got = append(got, r)
-			}}}
-			err := WriteELFWith(context.Background(), src, p, &out, opt)
-			if !errors.Is(err, ErrUnreadable) || !errors.Is(err, mem.ErrLost) {
-				t.Fatalf("error %v does not wrap ErrUnreadable and mem.ErrLost", err)
-			}
-			want := []mem.PFNRange{{Start: 20, End: 24}, {Start: 0x10000 + 9, End: 0x10000 + 10}}
-			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("reported runs %v, want %v", got, want)
-			}
-			d, err := vmcore.OpenReaderAt(bytes.NewReader(out.b), int64(len(out.b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !d.(interface{ Incomplete() bool }).Incomplete() {
-				t.Fatal("output not marked incomplete")
-			}
-			intact, err := vmcore.OpenReaderAt(bytes.NewReader(img), int64(len(img)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want1, got1 := make([]byte, 4096), make([]byte, 4096)
-			for pfn, ok := p.Keep.Next(0); ok; pfn, ok = p.Keep.Next(pfn + 1) {
-				if err := d.ReadPage(pfn, got1); err != nil {
-					t.Fatalf("pfn %#x: %v", uint64(pfn), err)
-				}
-				if err := intact.ReadPage(pfn, want1); err != nil {
-					t.Fatal(err)
-				}
-				if bad(pfn) {
-					clear(want1)
-				}
-				if !bytes.Equal(got1, want1) {
-					t.Fatalf("pfn %#x: page differs", uint64(pfn))
-				}
-			}
-		})
+				b.ReportMetric(float64(out.n), "bytes")
+			})
+		}
 	}
 }
