@@ -43,7 +43,9 @@
 // between them) are reported once each through Options.ReadError, and
 // the dump's error wraps ErrUnreadable and mem.ErrLost. A page that was
 // already lost in the input (refiltering an incomplete dump) stays lost
-// without a report. ELF output (-E) still stops at the first read error.
+// without a report. ELF output (-E) has no lost-page marker: there such
+// pages are written as zeros, reported the same way, and the file is
+// flagged incomplete in e_flags (WriteELFWith).
 //
 // # Memory
 //
