@@ -560,9 +560,17 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		return err
 	}
 	h.measure(lines, res)
+	panics := 0
 	for _, l := range lines {
 		if strings.HasPrefix(l.Text, "KDUMPKIT-AGENT-FAILED") {
 			return fmt.Errorf("e2e: the first kernel's agent failed before the panic: %s (console %s)", l.Text, res.Console)
+		}
+		// The first panic is the sysrq one; a second is the capture
+		// kernel's own (out of memory before /init, a capture-init crash).
+		if i := strings.Index(l.Text, "Kernel panic - not syncing:"); i >= 0 {
+			if panics++; panics == 2 {
+				return fmt.Errorf("e2e: the capture kernel panicked: %s (console %s)", strings.TrimSpace(l.Text[i:]), res.Console)
+			}
 		}
 	}
 	if !c.AgentLoad {
