@@ -63,12 +63,7 @@ func Exclude(ctx context.Context, d vmcore.Dump, level Level, opt Options) (*Pla
 		p.MaxPFN = min(p.MaxPFN, mem.PFN(k.memmap.MaxPFN()))
 	}
 	p.Original = d.RAM().Rank(p.MaxPFN)
-	p.Keep = mem.NewBitmap(p.MaxPFN)
-	copy(p.Keep.Bytes(), d.Stored().Bytes())
-	// Bits past MaxPFN in the last byte must not survive the clamp.
-	for pfn := p.MaxPFN; pfn < (p.MaxPFN+7)&^7 && pfn < d.MaxPFN(); pfn++ {
-		p.Keep.Bytes()[pfn>>3] &^= 1 << (pfn & 7)
-	}
+	p.Keep = d.Stored().Clone(p.MaxPFN)
 	if k == nil {
 		p.Keep.Freeze()
 		return p, nil
@@ -130,30 +125,37 @@ type excl struct {
 }
 
 // scanAll classifies every section in parallel and clears the excluded
-// pages from p.Keep as it goes, counting them in p.Counts. Each worker
-// clears bits of its own section only, which owns whole bytes of the
-// bitmap (sections are a power of two of at least 8 pages); the rare run
-// that reaches past its section (a corrupt free-page order) is kept
-// aside and cleared at the end. Nothing proportional to the number of
-// excluded runs is held, so a 4 GiB machine at -d 31 costs the bitmap
-// only, not tens of MiB of run lists.
+// pages from p.Keep as it goes, counting them in p.Counts. Work goes out
+// in units of whole bitmap chunks (one section, or the sections of one
+// chunk when sections are smaller), so each worker changes chunks no
+// other worker touches, and it compacts them when its unit is done: a
+// chunk whose pages were all excluded (free memory, mostly) holds no
+// memory afterwards. The rare run that reaches past its unit (a corrupt
+// free-page order) is kept aside and cleared at the end. Nothing
+// proportional to the number of excluded runs is held.
 func scanAll(ctx context.Context, k *kernelView, ram *mem.Bitmap, level Level, p *Plan, workers int) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	pps := k.memmap.PagesPerSection
 	nsec := (uint64(p.MaxPFN) + pps - 1) / pps
-	if pps%8 != 0 {
-		// Sections would share bitmap bytes; classify one at a time.
+	perUnit := uint64(1) // sections per unit of work
+	switch {
+	case pps%mem.ChunkPFNs == 0:
+	case mem.ChunkPFNs%pps == 0:
+		perUnit = mem.ChunkPFNs / pps
+	default:
+		// Sections would share chunks; classify one at a time.
 		workers = 1
 	}
-	errs := make([]error, nsec)
+	nunit := (nsec + perUnit - 1) / perUnit
+	errs := make([]error, nunit)
 	var (
 		mu       sync.Mutex
 		overflow []excl
 		counts   Counts
 	)
-	keep := p.Keep.Bytes()
+	keep := p.Keep
 	next := make(chan uint64)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -161,35 +163,43 @@ func scanAll(ctx context.Context, k *kernelView, ram *mem.Bitmap, level Level, p
 		go func() {
 			defer wg.Done()
 			s := &scanner{k: k, x: k.x.Clone(), ram: ram, level: level}
-			for sec := range next {
-				lo := mem.PFN(sec * pps)
-				hi := min(lo+mem.PFN(pps), p.MaxPFN)
-				s.emit = func(e excl) {
-					end := min(e.end, p.MaxPFN)
-					if e.start >= end {
-						return
-					}
-					s.counts.add(e.class, uint64(end-e.start))
-					clearBits(keep, e.start, min(end, hi))
-					if end > hi {
-						mu.Lock()
-						overflow = append(overflow, excl{hi, end, e.class})
-						mu.Unlock()
+			var hi mem.PFN
+			s.emit = func(e excl) {
+				end := min(e.end, p.MaxPFN)
+				if e.start >= end {
+					return
+				}
+				s.counts.add(e.class, uint64(end-e.start))
+				keep.ClearRange(e.start, min(end, hi))
+				if end > hi {
+					mu.Lock()
+					overflow = append(overflow, excl{hi, end, e.class})
+					mu.Unlock()
+				}
+			}
+			for u := range next {
+				first := u * perUnit
+				last := min(first+perUnit, nsec)
+				lo := mem.PFN(first * pps)
+				hi = min(mem.PFN(last*pps), p.MaxPFN)
+				for sec := first; sec < last && errs[u] == nil; sec++ {
+					if k.memmap.Sections[sec] != 0 {
+						errs[u] = s.section(sec, p.MaxPFN)
 					}
 				}
-				errs[sec] = s.section(sec, p.MaxPFN)
+				keep.Compact(lo, hi)
 			}
 			mu.Lock()
 			counts.merge(&s.counts)
 			mu.Unlock()
 		}()
 	}
-	for sec := uint64(0); sec < nsec; sec++ {
+	for u := uint64(0); u < nunit; u++ {
 		if ctx.Err() != nil {
 			break
 		}
-		if k.memmap.Sections[sec] != 0 {
-			next <- sec
+		if hasSection(k.memmap.Sections[u*perUnit : min((u+1)*perUnit, nsec)]) {
+			next <- u
 		}
 	}
 	close(next)
@@ -203,10 +213,20 @@ func scanAll(ctx context.Context, k *kernelView, ram *mem.Bitmap, level Level, p
 		}
 	}
 	for _, e := range overflow {
-		clearBits(keep, e.start, e.end)
+		keep.ClearRange(e.start, e.end)
 	}
 	p.Counts.merge(&counts)
 	return nil
+}
+
+// hasSection reports whether any of the sections has a mem_map.
+func hasSection(secs []uint64) bool {
+	for _, s := range secs {
+		if s != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // merge adds o's counts to c.
@@ -218,21 +238,6 @@ func (c *Counts) merge(o *Counts) {
 	c.Free += o.Free
 	c.Hwpoison += o.Hwpoison
 	c.Offline += o.Offline
-}
-
-// clearBits clears bits [start, end) of a bitmap's bytes, whole bytes at
-// a time where it can.
-func clearBits(b []byte, start, end mem.PFN) {
-	for p := start; p < end; {
-		if p&7 == 0 && end-p >= 8 {
-			n := (end - p) / 8
-			clear(b[p>>3 : p>>3+n])
-			p += n * 8
-			continue
-		}
-		b[p>>3] &^= 1 << (p & 7)
-		p++
-	}
 }
 
 // scanner classifies pages; one per goroutine.

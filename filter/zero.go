@@ -3,7 +3,6 @@ package filter
 import (
 	"bytes"
 	"context"
-	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -25,8 +24,9 @@ func IsZero(page []byte) bool {
 	return true
 }
 
-// zeroChunk is how many pfns one worker checks at a time.
-const zeroChunk = 1 << 14
+// zeroChunk is how many pfns one worker checks at a time: one chunk of
+// the bitmap, which the worker alone changes.
+const zeroChunk = mem.ChunkPFNs
 
 // DropZeroPages reads every page p.Keep still holds, clears the all-zero
 // ones and counts them in p.Counts.Zero. makedumpfile does this for ELF
@@ -39,11 +39,10 @@ func DropZeroPages(ctx context.Context, d vmcore.Dump, p *Plan, workers int) err
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	// Each chunk is a whole number of bitmap bytes, so workers clear
-	// bits of their own chunk in place, and nothing grows with the
-	// number of zero pages.
+	// Each worker clears bits of its own chunks in place, and nothing
+	// grows with the number of zero pages.
 	nChunks := (uint64(p.MaxPFN) + zeroChunk - 1) / zeroChunk
-	keep := p.Keep.Bytes()
+	keep := p.Keep
 	var zeros atomic.Uint64
 	next := make(chan uint64)
 	var wg sync.WaitGroup
@@ -54,16 +53,18 @@ func DropZeroPages(ctx context.Context, d vmcore.Dump, p *Plan, workers int) err
 			buf := make([]byte, d.PageSize())
 			var n uint64
 			for c := range next {
-				end := min(mem.PFN((c+1)*zeroChunk), p.MaxPFN)
-				for pfn, ok := nextSet(keep, mem.PFN(c*zeroChunk), end); ok; pfn, ok = nextSet(keep, pfn+1, end) {
+				start := mem.PFN(c * zeroChunk)
+				end := min(start+zeroChunk, p.MaxPFN)
+				for pfn, ok := keep.NextIn(start, end); ok; pfn, ok = keep.NextIn(pfn+1, end) {
 					if err := d.ReadPage(pfn, buf); err != nil {
 						continue
 					}
 					if IsZero(buf) {
-						keep[pfn>>3] &^= 1 << (pfn & 7)
+						keep.Clear(pfn)
 						n++
 					}
 				}
+				keep.Compact(start, end)
 			}
 			zeros.Add(n)
 		}()
@@ -79,19 +80,4 @@ func DropZeroPages(ctx context.Context, d vmcore.Dump, p *Plan, workers int) err
 	p.Counts.Zero += zeros.Load()
 	p.Keep.Freeze()
 	return nil
-}
-
-// nextSet returns the first set bit of b in [p, end), reading no byte
-// past the one holding end-1: the bytes after it are another worker's.
-func nextSet(b []byte, p, end mem.PFN) (mem.PFN, bool) {
-	for p < end {
-		by := b[p>>3] >> (p & 7)
-		if by == 0 {
-			p = (p | 7) + 1
-			continue
-		}
-		p += mem.PFN(bits.TrailingZeros8(by))
-		return p, p < end
-	}
-	return 0, false
 }

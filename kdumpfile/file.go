@@ -246,13 +246,13 @@ func (f *File) checkSubHeader(subOff, bitmapOff int64) error {
 // loadBitmap reads n bytes of bitmap at off (already checked to lie in
 // the file) for pfns [0, pfns).
 func loadBitmap(r io.ReaderAt, off, n int64, pfns mem.PFN) (*mem.Bitmap, error) {
-	b := make([]byte, n)
-	if err := readFull(r, b, off); err != nil {
-		return nil, fmt.Errorf("read bitmap at %#x: %w", off, err)
+	if need := (int64(pfns) + 7) / 8; n < need {
+		return nil, fmt.Errorf("bitmap of %d bytes is too short for %d pages", n, uint64(pfns))
 	}
-	m, err := mem.BitmapFromBytes(b, pfns)
+	// Read a chunk at a time: only the mixed chunks are kept.
+	m, err := mem.ReadBitmap(r, off, pfns)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read bitmap at %#x: %w", off, err)
 	}
 	m.Freeze()
 	return m, nil

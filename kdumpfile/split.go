@@ -1,7 +1,6 @@
 package kdumpfile
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -46,7 +45,7 @@ func OpenSet(files []*File) (*File, error) {
 		if m.hdr.Utsname != first.hdr.Utsname || m.hdr.Timestamp != first.hdr.Timestamp {
 			return nil, fmt.Errorf("split set: member %d comes from another dump (utsname or crash time differ)", i)
 		}
-		if !bytes.Equal(m.ram.Bytes(), first.ram.Bytes()) {
+		if !m.ram.Equal(first.ram) {
 			return nil, fmt.Errorf("split set: member %d has a different RAM bitmap", i)
 		}
 		want := mem.PFN(0)
@@ -76,7 +75,7 @@ func OpenSet(files []*File) (*File, error) {
 	stored := mem.NewBitmap(first.maxMap)
 	for _, m := range ms {
 		sp := m.parts[0]
-		copyBits(stored, m.stored, sp.start, sp.end)
+		stored.CopyRange(m.stored, sp.start, sp.end)
 	}
 	stored.Freeze()
 	set.stored = stored
@@ -90,24 +89,4 @@ func OpenSet(files []*File) (*File, error) {
 		set.parts = append(set.parts, p)
 	}
 	return set, nil
-}
-
-// copyBits copies the bits for [start, end) from src to dst.
-func copyBits(dst, src *mem.Bitmap, start, end mem.PFN) {
-	d, s := dst.Bytes(), src.Bytes()
-	p := start
-	for p < end && p&7 != 0 {
-		if src.Test(p) {
-			dst.Set(p)
-		}
-		p++
-	}
-	for ; p+8 <= end; p += 8 {
-		d[p>>3] = s[p>>3]
-	}
-	for ; p < end; p++ {
-		if src.Test(p) {
-			dst.Set(p)
-		}
-	}
 }

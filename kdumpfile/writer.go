@@ -161,12 +161,15 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 	}
 
 	// Bitmaps: exactly bitmapBytes of each; the padding to the block
-	// stays a hole (zero), as in makedumpfile's sparse output.
+	// stays a hole (zero), as in makedumpfile's sparse output. They go
+	// out through one bounded buffer, so a machine of many TiB costs no
+	// more memory here than a small one.
 	if bitmapBytes > 0 {
-		if _, err := w.WriteAt(cfg.RAM.Bytes()[:bitmapBytes], bitmapOff); err != nil {
+		buf := make([]byte, min(bitmapBytes, bitmapChunk))
+		if err := writeBitmap(w, cfg.RAM, bitmapBytes, bitmapOff, buf); err != nil {
 			return nil, fmt.Errorf("kdump writer: 1st bitmap: %w", err)
 		}
-		if _, err := w.WriteAt(cfg.Keep.Bytes()[:bitmapBytes], bitmapOff+bitmapHalf); err != nil {
+		if err := writeBitmap(w, cfg.Keep, bitmapBytes, bitmapOff+bitmapHalf, buf); err != nil {
 			return nil, fmt.Errorf("kdump writer: 2nd bitmap: %w", err)
 		}
 	}
@@ -181,6 +184,25 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 		wr.dataOff += B
 	}
 	return wr, nil
+}
+
+// bitmapChunk is the largest piece of a bitmap written at once.
+const bitmapChunk = 256 << 10
+
+// writeBitmap writes the first n bytes of m's byte form at off, through
+// buf.
+func writeBitmap(w io.WriterAt, m *mem.Bitmap, n, off int64, buf []byte) error {
+	for done := int64(0); done < n; {
+		b := buf[:min(int64(len(buf)), n-done)]
+		if k, err := m.ReadAt(b, done); k != len(b) {
+			return fmt.Errorf("read bitmap byte %#x: %w", done+int64(k), err)
+		}
+		if _, err := w.WriteAt(b, off+done); err != nil {
+			return fmt.Errorf("at %#x: %w", off+done, err)
+		}
+		done += int64(len(b))
+	}
+	return nil
 }
 
 // codecBits are the status bits that name a compression method.

@@ -72,8 +72,7 @@ func openELF(r io.ReaderAt, size int64, format Format, closer io.Closer) (*elfDu
 		d.ram.Freeze()
 		return d, nil
 	}
-	d.stored = mem.NewBitmap(d.maxPFN)
-	copy(d.stored.Bytes(), d.ram.Bytes())
+	d.stored = d.ram.Clone(d.maxPFN)
 	// Pages past p_filesz are not in the file (makedumpfile -E output of
 	// excluded runs, or a truncated capture).
 	for _, p := range f.Loads {
