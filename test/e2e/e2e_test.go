@@ -82,9 +82,11 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // TestQEMUCaptureExtras runs the cases beside the matrix once, on 6.1
-// with 1 GiB: a raw target with a (soft) watchdog to pet, SSH with the capture kernel's address from
-// DHCP, and the failure path (the NFS export is missing, failure_action
-// dump_to_rootfs saves the dump on the local disk).
+// with 1 GiB: a raw target with a (soft) watchdog to pet; SSH with the
+// capture kernel's address from DHCP; two failure paths: the NFS export
+// is missing (failure_action dump_to_rootfs saves the dump on the local
+// disk), and the local disk is too small for the dump (vmcore-incomplete
+// is kept, marked incomplete, and the failure action taken).
 func TestQEMUCaptureExtras(t *testing.T) {
 	if os.Getenv("KDUMPKIT_E2E") != "1" {
 		t.Skip("end-to-end QEMU test: set KDUMPKIT_E2E=1 (make e2e)")
@@ -106,6 +108,7 @@ func TestQEMUCaptureExtras(t *testing.T) {
 		{Kernel: Kernel61, Target: TargetRaw, MemoryMiB: 1024, CrashKernel: "256M", Watchdog: true},
 		{Kernel: Kernel61, Target: TargetSSH, MemoryMiB: 1024, CrashKernel: "256M", DHCP: true},
 		{Kernel: Kernel61, Target: TargetNFSDown, MemoryMiB: 1024, CrashKernel: "256M", AgentLoad: true},
+		{Kernel: Kernel61, Target: TargetLocalFull, MemoryMiB: 1024, CrashKernel: "256M"},
 	} {
 		t.Run(c.Name(), func(t *testing.T) {
 			r := h.Run(context.Background(), c)

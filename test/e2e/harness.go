@@ -56,6 +56,10 @@ const (
 	// TargetNFSDown is an NFS export that does not exist, with
 	// failure_action dump_to_rootfs onto the local disk: the failure path.
 	TargetNFSDown = "nfs-down"
+	// TargetLocalFull is the local disk made too small for the dump: the
+	// vmcore must stay as vmcore-incomplete, marked incomplete in its
+	// header, and capture-init must take the failure action.
+	TargetLocalFull = "local-full"
 )
 
 // QEMULock serializes QEMU runs of all kdumpkit helpers and tests on a
@@ -437,7 +441,7 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		fmt.Fprintf(&conf, "nfs %s:/kdumpkit-e2e-no-such-export\nnet_config static %s %s\nnet_interface eth0\n", GuestHostAddr, GuestAddr, GuestHostAddr)
 		fmt.Fprintf(&conf, "rootfs ext4 LABEL=kdumpkit-e2e\n")
 		failureAction, wait = "dump_to_rootfs", "20s"
-	case TargetLocal:
+	case TargetLocal, TargetLocalFull:
 		fmt.Fprintf(&conf, "ext4 LABEL=kdumpkit-e2e\n")
 	case TargetRaw:
 		fmt.Fprintf(&conf, "raw /dev/vdb\n")
@@ -528,7 +532,11 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 	}
 
 	disk := filepath.Join(dir, "disk.img")
-	if err := mkfs(ctx, disk, "kdumpkit-e2e", 2048+c.MemoryMiB); err != nil {
+	diskMiB := 2048 + c.MemoryMiB
+	if c.Target == TargetLocalFull {
+		diskMiB = 16 // the dump of a 1 GiB guest at -d 31 is about 22 MiB
+	}
+	if err := mkfs(ctx, disk, "kdumpkit-e2e", diskMiB); err != nil {
 		return err
 	}
 
@@ -583,7 +591,7 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 	}
 
 	switch c.Target {
-	case TargetLocal, TargetNFSDown:
+	case TargetLocal, TargetNFSDown, TargetLocalFull:
 		err = h.collectLocal(ctx, disk, res)
 	case TargetRaw:
 		err = h.collectRaw(rawDisk, res)
@@ -592,6 +600,9 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 	}
 	if err != nil {
 		return err
+	}
+	if c.Target == TargetLocalFull {
+		return h.checkIncomplete(ctx, res)
 	}
 	if !res.Saved {
 		return fmt.Errorf("e2e: no vmcore saved; console %s", res.Console)
@@ -770,6 +781,8 @@ func (h *Harness) findDump(root string, res *Result) error {
 	for _, f := range files {
 		res.Files = append(res.Files, f.Name())
 		switch f.Name() {
+		case "vmcore-incomplete":
+			res.Vmcore = filepath.Join(d, f.Name())
 		case "vmcore":
 			res.Saved = true
 			res.Vmcore = filepath.Join(d, f.Name())
@@ -811,6 +824,49 @@ func (h *Harness) check(ctx context.Context, res *Result) {
 		}
 		set("watchdog", err)
 	}
+}
+
+// checkIncomplete checks the full-disk case: no vmcore, a
+// vmcore-incomplete that our reader opens and calls incomplete, and the
+// failed dump step followed by the failure action on the console.
+func (h *Harness) checkIncomplete(ctx context.Context, res *Result) error {
+	if res.Saved {
+		return errors.New("e2e: a vmcore was saved on a disk too small for it")
+	}
+	if res.Vmcore == "" {
+		return fmt.Errorf("e2e: no vmcore-incomplete left on the full disk (files %v)", res.Files)
+	}
+	if st, err := os.Stat(res.Vmcore); err == nil {
+		res.DumpBytes = st.Size()
+	}
+	bin, err := h.Binary(ctx, "./cmd/vmcore")
+	if err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, bin, "verify", res.Vmcore).CombinedOutput()
+	os.WriteFile(filepath.Join(res.Dir, "verify.txt"), out, 0o644)
+	if err != nil || !bytes.Contains(out, []byte("incomplete")) {
+		res.Checks["vmcore verify"] = fmt.Sprintf("want a readable dump reported incomplete, got %v: %s", err, tail(string(out), 300))
+	} else {
+		res.Checks["vmcore verify"] = "ok"
+	}
+	// The full disk has no room for the whole log either (it stays as
+	// kexec-dmesg-incomplete.log): read the story from the console.
+	b, err := os.ReadFile(res.Console)
+	switch {
+	case err != nil:
+		res.Checks["log"] = err.Error()
+	case !bytes.Contains(b, []byte("FAILED in step dump")) || !bytes.Contains(b, []byte("] poweroff")):
+		res.Checks["log"] = "the console does not show the failed dump step and failure_action poweroff"
+	default:
+		res.Checks["log"] = "ok"
+	}
+	for name, v := range res.Checks {
+		if v != "ok" {
+			return fmt.Errorf("e2e: %s: %s", name, v)
+		}
+	}
+	return nil
 }
 
 // checkFallback checks that the dump on the root file system came from
