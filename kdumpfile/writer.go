@@ -87,9 +87,18 @@ type Writer struct {
 	err            error
 }
 
-// writeChunk is the size of the data buffer; large writes matter on NFS
-// and SFTP targets. Descriptors are flushed with the data they describe.
-const writeChunk = 1 << 20
+// writeChunk is the size of the data buffer: four times makedumpfile's
+// (16 pages), so writes stay large on NFS and SFTP targets, and a
+// quarter of what it used to be here, which was a fifth of the peak
+// memory of a dump. Descriptors are flushed with the data they describe,
+// or when pdChunk bytes of them are buffered (shared zero pages and lost
+// pages add descriptors without data). Both buffers are allocated once at
+// their full size: grown by append they would leave about twice their
+// size behind as garbage, a good part of the peak memory of a dump.
+const (
+	writeChunk = 256 << 10
+	pdChunk    = 2048 * PageDescSize
+)
 
 // NewWriter writes the header, sub header, notes and both bitmaps and
 // returns a Writer ready for pages.
@@ -162,10 +171,11 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 
 	// Bitmaps: exactly bitmapBytes of each; the padding to the block
 	// stays a hole (zero), as in makedumpfile's sparse output. They go
-	// out through one bounded buffer, so a machine of many TiB costs no
+	// out through the data buffer, so a machine of many TiB costs no
 	// more memory here than a small one.
+	dataBuf := make([]byte, 0, writeChunk+B)
 	if bitmapBytes > 0 {
-		buf := make([]byte, min(bitmapBytes, bitmapChunk))
+		buf := dataBuf[:min(bitmapBytes, int64(cap(dataBuf)))]
 		if err := writeBitmap(w, cfg.RAM, bitmapBytes, bitmapOff, buf); err != nil {
 			return nil, fmt.Errorf("kdump writer: 1st bitmap: %w", err)
 		}
@@ -173,7 +183,8 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 			return nil, fmt.Errorf("kdump writer: 2nd bitmap: %w", err)
 		}
 	}
-	wr := &Writer{w: w, cfg: cfg, start: start, end: end, total: cfg.Keep.Rank(cfg.MaxPFN)}
+	wr := &Writer{w: w, cfg: cfg, start: start, end: end, total: cfg.Keep.Rank(cfg.MaxPFN),
+		dataBuf: dataBuf, pdBuf: make([]byte, 0, pdChunk)}
 	wr.want = cfg.Keep.Rank(end) - cfg.Keep.Rank(start)
 	wr.pdOff = bitmapOff + 2*bitmapHalf
 	wr.dataOff = wr.pdOff + int64(wr.total)*PageDescSize
@@ -185,9 +196,6 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 	}
 	return wr, nil
 }
-
-// bitmapChunk is the largest piece of a bitmap written at once.
-const bitmapChunk = 256 << 10
 
 // writeBitmap writes the first n bytes of m's byte form at off, through
 // buf.
@@ -285,7 +293,7 @@ func (w *Writer) putDesc(pd PageDesc) error {
 	le.PutUint64(b[16:], pd.PageFlags)
 	w.pdBuf = append(w.pdBuf, b[:]...)
 	w.n++
-	if len(w.dataBuf) >= writeChunk || len(w.pdBuf) >= writeChunk {
+	if len(w.dataBuf) >= writeChunk || len(w.pdBuf) >= pdChunk {
 		return w.flush()
 	}
 	return nil
