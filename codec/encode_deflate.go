@@ -56,6 +56,10 @@ type pageDeflater struct {
 	syms []uint32 // literal: byte; match: 1<<31 | distcode<<24 | (len-3)<<16 | (dist-1)
 
 	lfreq [dfLitCodes]uint32
+	// used has bit b set when literal b occurs in the page. Compressible
+	// pages use few of the 256 literals, and the per-page work on the
+	// literal tree (lengths, costs, codes) visits only those.
+	used  [4]uint64
 	dfreq [dfDistCodes]uint32
 	lbits [dfLitCodes]uint8
 	dbits [dfDistCodes]uint8
@@ -179,35 +183,68 @@ func (d *pageDeflater) match(src []byte) {
 	lf, df := &d.lfreq, &d.dfreq
 	clear(lf[:])
 	clear(df[:])
+	used := &d.used
+	*used = [4]uint64{}
 	head, prev := &d.head, d.prev[:n]
+	// Distances need no check when the whole input fits in the window.
+	far := n > dfMaxDist
 	s := 0
-	for ; s+dfMinMatch <= n; s++ {
-		h := dfHash(src[s : s+3])
+	// hpre holds the first two bytes at s as zlib's rolling hash has
+	// them before it takes in the third (UPDATE_HASH); the hash of s is
+	// (hpre<<5 ^ src[s+2]) masked, and that hash is hpre for s+1.
+	var hpre uint32
+	if n >= dfMinMatch {
+		hpre = uint32(src[0])<<5 ^ uint32(src[1])
+	}
+	for s < n-2 {
+		h := (hpre<<5 ^ uint32(src[s+2])) & (1<<dfHashBits - 1)
+		hpre = h
 		cand := head[h] // base+pos, or <= base for none (zlib's NIL is position 0)
 		prev[s] = cand
 		head[h] = base + uint32(s)
-		if cand <= base || s-int(cand-base) > dfMaxDist {
-			lf[src[s]]++
-			syms[k] = uint32(src[s])
+		if cand <= base || (far && s-int(cand-base) > dfMaxDist) {
+			b := src[s]
+			lf[b]++
+			used[b>>6] |= 1 << (b & 63)
+			syms[k] = uint32(b)
 			k++
+			s++
 			continue
 		}
 		c := int(cand - base)
-		if src[c] != src[s] || src[c+1] != src[s+1] {
-			// A hash collision; if the chain ends here, as it
-			// mostly does, this is a literal without a search.
-			if next := prev[c]; next <= base {
-				lf[src[s]]++
-				syms[k] = uint32(src[s])
-				k++
-				continue
+		mlen, mpos := 0, c
+		if s+dfNice <= n {
+			// The first candidate decides most searches: a match
+			// of dfNice bytes ends the search there, and a chain
+			// that ends after it has nothing else to offer.
+			x := binary.LittleEndian.Uint64(src[c:]) ^ binary.LittleEndian.Uint64(src[s:])
+			switch {
+			case x == 0:
+				mlen = dfNice + matchLen(src[c+dfNice:], src[s+dfNice:s+min(dfMaxMatch, n-s)])
+			case prev[c] <= base:
+				mlen = bits.TrailingZeros64(x) >> 3
+			default:
+				// Go on down the chain with what the first
+				// candidate gave.
+				best, bestPos := dfMinMatch-1, 0
+				if l := bits.TrailingZeros64(x) >> 3; l > best {
+					best, bestPos = l, c
+				}
+				mlen, mpos = best, bestPos
+				if next := int(prev[c] - base); !far || next > s-dfMaxDist {
+					mlen, mpos = d.longest(src, s, next, base, best, bestPos, dfMaxChain-1)
+				}
 			}
+		} else {
+			mlen, mpos = d.longest(src, s, c, base, dfMinMatch-1, 0, dfMaxChain)
 		}
-		mlen, mpos := d.longest(src, s, c, base)
 		if mlen < dfMinMatch {
-			lf[src[s]]++
-			syms[k] = uint32(src[s])
+			b := src[s]
+			lf[b]++
+			used[b>>6] |= 1 << (b & 63)
+			syms[k] = uint32(b)
 			k++
+			s++
 			continue
 		}
 		dist := uint32(s - mpos)
@@ -217,17 +254,27 @@ func (d *pageDeflater) match(src []byte) {
 		syms[k] = 1<<31 | uint32(dc)<<24 | uint32(mlen-dfMinMatch)<<16 | (dist - 1)
 		k++
 		if mlen <= dfMaxInsert && n-s-mlen >= dfMinMatch {
+			// Short matches have their positions hashed too; the
+			// rolling hash of the last one leads into the next.
+			h := hpre
 			for i := s + 1; i < s+mlen; i++ {
-				h := dfHash(src[i : i+3])
+				h = (h<<5 ^ uint32(src[i+2])) & (1<<dfHashBits - 1)
 				prev[i] = head[h]
 				head[h] = base + uint32(i)
 			}
+			hpre = h
+			s += mlen
+			continue
 		}
-		s += mlen - 1
+		s += mlen
+		if s < n-2 {
+			hpre = uint32(src[s])<<5 ^ uint32(src[s+1])
+		}
 	}
 	// The last bytes are too few to hash: literals.
 	for ; s < n; s++ {
 		lf[src[s]]++
+		used[src[s]>>6] |= 1 << (src[s] & 63)
 		syms[k] = uint32(src[s])
 		k++
 	}
@@ -237,33 +284,29 @@ func (d *pageDeflater) match(src []byte) {
 }
 
 // longest follows the hash chain from position cur as zlib's
-// longest_match does at level 1 and returns the best length (clamped to
-// the input) and its position.
-func (d *pageDeflater) longest(src []byte, s, cur int, base uint32) (int, int) {
+// longest_match does at level 1, for at most chain candidates, and
+// returns the best length (clamped to the input) and its position,
+// starting from best at bestPos.
+//
+// zlib tests two bytes at the current best length and the first two
+// before it compares a candidate in full; comparing 8 bytes at a time
+// from the start finds the same matches (a candidate is taken only when
+// it is longer than the best so far) with fewer branches.
+func (d *pageDeflater) longest(src []byte, s, cur int, base uint32, best, bestPos, chain int) (int, int) {
 	look := len(src) - s
 	nice := min(dfNice, look)
 	maxLen := min(dfMaxMatch, look)
-	best, bestPos := dfMinMatch-1, 0
 	limit := 0 // positions at or below limit end the chain
 	if s > dfMaxDist {
 		limit = s - dfMaxDist
 	}
 	scan := src[s : maxLen+s]
-	start := binary.LittleEndian.Uint16(scan)
-	end := binary.LittleEndian.Uint16(scan[best-1:]) // the bytes at best-1 and best
 	prev := d.prev[:s]
-	for chain := dfMaxChain; ; {
-		m := src[cur:]
-		if binary.LittleEndian.Uint16(m[best-1:]) == end && binary.LittleEndian.Uint16(m) == start {
-			// Equal hashes and equal first two bytes make the third
-			// equal too (the hash keeps all of its bits).
-			l := 3 + matchLen(m[3:], scan[3:])
-			if l > best {
-				best, bestPos = l, cur
-				if l >= nice {
-					break
-				}
-				end = binary.LittleEndian.Uint16(scan[best-1:])
+	for {
+		if l := matchLen(src[cur:], scan); l > best {
+			best, bestPos = l, cur
+			if l >= nice {
+				break
 			}
 		}
 		next := prev[cur]
@@ -339,8 +382,8 @@ func (w *bitWriter) flush() int {
 // writeBlock writes d.syms as one final deflate block, the smallest of
 // the three kinds, and returns its length in bytes.
 func (d *pageDeflater) writeBlock(dst, src []byte) int {
-	d.buildLengths(d.lfreq[:], d.lbits[:], 15)
-	d.buildLengths(d.dfreq[:], d.dbits[:], 15)
+	d.buildLengths(d.lfreq[:], d.lbits[:], 15, &d.used)
+	d.buildLengths(d.dfreq[:], d.dbits[:], 15, nil)
 	lcodes := dfLitCodes
 	for lcodes > 257 && d.lbits[lcodes-1] == 0 {
 		lcodes--
@@ -354,7 +397,7 @@ func (d *pageDeflater) writeBlock(dst, src []byte) int {
 	clear(d.blfreq[:])
 	d.scanTree(d.lbits[:lcodes])
 	d.scanTree(d.dbits[:dcodes])
-	d.buildLengths(d.blfreq[:], d.blbits[:], 7)
+	d.buildLengths(d.blfreq[:], d.blbits[:], 7, nil)
 	blcodes := dfBLCodes
 	for blcodes > 4 && d.blbits[dfBLOrder[blcodes-1]] == 0 {
 		blcodes--
@@ -370,7 +413,14 @@ func (d *pageDeflater) writeBlock(dst, src []byte) int {
 		dyn += uint64(d.dfreq[i]) * uint64(d.dbits[i])
 		fixed += uint64(d.dfreq[i]) * 5
 	}
-	for i := 0; i < dfLitCodes; i++ {
+	for w, x := range d.used {
+		for ; x != 0; x &= x - 1 {
+			i := w*64 + bits.TrailingZeros64(x)
+			dyn += uint64(d.lfreq[i]) * uint64(d.lbits[i])
+			fixed += uint64(d.lfreq[i]) * uint64(dfFixedLBits[i])
+		}
+	}
+	for i := 256; i < dfLitCodes; i++ {
 		dyn += uint64(d.lfreq[i]) * uint64(d.lbits[i])
 		fixed += uint64(d.lfreq[i]) * uint64(dfFixedLBits[i])
 	}
@@ -394,7 +444,7 @@ func (d *pageDeflater) writeBlock(dst, src []byte) int {
 		d.writeSyms(&w, dfFixedLBits[:], dfFixedLCode[:], dfFixedDBits[:], dfFixedDCode[:])
 	default:
 		w.bits(1|2<<1, 3)
-		canonicalCodes(d.lbits[:lcodes], d.lcode[:])
+		canonicalCodesUsed(d.lbits[:lcodes], d.lcode[:], &d.used)
 		canonicalCodes(d.dbits[:dcodes], d.dcode[:])
 		canonicalCodes(d.blbits[:], d.blcode[:])
 		w.bits(uint32(lcodes-257), 5)
@@ -442,13 +492,26 @@ func writeStored(dst, src []byte) int {
 }
 
 func (d *pageDeflater) writeSyms(w *bitWriter, lbits []uint8, lcode []uint16, dbits []uint8, dcode []uint16) {
-	// One table entry per literal holds its code and bit count, and a
-	// match's length code and extra bits go out in one piece, as do its
-	// distance code and extra bits: the loop below runs for every
-	// symbol of every page.
+	// One table entry per literal holds its code and bit count, and one
+	// per length or distance code its code, bit count, total bits with
+	// the extra bits and base value, so a match's length and distance
+	// each go out in one piece: the loop below runs for every symbol of
+	// every page.
 	lit := &d.litTab
-	for i := 0; i < 256; i++ {
-		lit[i] = uint32(lcode[i]) | uint32(lbits[i])<<24
+	for w, x := range d.used {
+		for ; x != 0; x &= x - 1 {
+			i := w*64 + bits.TrailingZeros64(x)
+			lit[i] = uint32(lcode[i]) | uint32(lbits[i])<<24
+		}
+	}
+	var lenTab, distTab [32]uint64
+	for c := 0; c < 29; c++ {
+		nb := uint64(lbits[257+c])
+		lenTab[c] = uint64(lcode[257+c]) | nb<<16 | (nb+uint64(dfLenExtra[c]))<<24 | uint64(dfLenBase[c])<<32
+	}
+	for c := 0; c < len(dbits); c++ {
+		nb := uint64(dbits[c])
+		distTab[c] = uint64(dcode[c]) | nb<<16 | (nb+uint64(dfDistExtra[c]))<<24 | uint64(dfDistBase[c])<<32
 	}
 	acc, nbits, out, n := w.acc, w.nbits, w.out, w.n
 	for _, s := range d.syms {
@@ -458,13 +521,11 @@ func (d *pageDeflater) writeSyms(w *bitWriter, lbits []uint8, lcode []uint16, db
 			nbits += uint(e >> 24)
 		} else {
 			l := (s >> 16) & 0xff
-			lc := int(dfLenCode[l]) + 257
-			nb := lbits[lc]
-			acc |= (uint64(lcode[lc]) | uint64(l-uint32(dfLenBase[lc-257]))<<nb) << (nbits & 63)
-			nbits += uint(nb + dfLenExtra[lc-257])
-			dc := int(s>>24) & 0x1f
-			nb = dbits[dc&31]
-			v := uint64(dcode[dc&31]) | uint64(s&0xffff-uint32(dfDistBase[dc&31]))<<nb
+			e := lenTab[dfLenCode[l]&31]
+			acc |= (e&0xffff | uint64(l-uint32(e>>32))<<((e>>16)&31)) << (nbits & 63)
+			nbits += uint(e>>24) & 63
+			f := distTab[(s>>24)&31]
+			v := f&0xffff | uint64(s&0xffff-uint32(f>>32))<<((f>>16)&31)
 			// Up to 31 bits before, 20 for the length, 28 here: spill
 			// first when they would not fit.
 			if nbits >= 32 {
@@ -474,7 +535,7 @@ func (d *pageDeflater) writeSyms(w *bitWriter, lbits []uint8, lcode []uint16, db
 				nbits -= 32
 			}
 			acc |= v << (nbits & 63)
-			nbits += uint(nb + dfDistExtra[dc&31])
+			nbits += uint(f>>24) & 63
 		}
 		if nbits >= 32 {
 			binary.LittleEndian.PutUint64(out[n:], acc)
@@ -538,18 +599,32 @@ func (d *pageDeflater) scanTree(lens []uint8) {
 
 // buildLengths sets lens to optimal prefix code lengths for freq,
 // limited to maxBits. As zlib does, a tree gets at least two codes, so
-// that every code has at least one bit.
-func (d *pageDeflater) buildLengths(freq []uint32, lens []uint8, maxBits int) {
+// that every code has at least one bit. If used is not nil, the symbols
+// below 256 with a frequency are exactly its set bits.
+func (d *pageDeflater) buildLengths(freq []uint32, lens []uint8, maxBits int, used *[4]uint64) {
 	clear(lens)
 	keys := d.sortBuf[:0]
-	for sym, f := range freq {
-		if f != 0 {
+	from := 0
+	if used != nil {
+		for w, x := range used {
+			for ; x != 0; x &= x - 1 {
+				sym := w*64 + bits.TrailingZeros64(x)
+				keys = append(keys, uint64(freq[sym])<<16|uint64(sym))
+			}
+		}
+		from = 256
+	}
+	for sym := from; sym < len(freq); sym++ {
+		if f := freq[sym]; f != 0 {
 			keys = append(keys, uint64(f)<<16|uint64(sym))
 		}
 	}
 	for sym := 0; len(keys) < 2; sym++ {
 		if freq[sym] == 0 {
 			keys = append(keys, 1<<16|uint64(sym))
+			if used != nil && sym < 256 {
+				used[sym>>6] |= 1 << (sym & 63)
+			}
 		}
 	}
 	keys = d.sortByFreq(keys)
@@ -693,6 +768,42 @@ func limitLengths(a []uint32, maxBits int) {
 	}
 }
 
+// canonicalCodesUsed is canonicalCodes for the literal/length tree,
+// whose lengths below 256 are zero except at used's set bits.
+func canonicalCodesUsed(lens []uint8, codes []uint16, used *[4]uint64) {
+	var count [16]uint16
+	for w, x := range used {
+		for ; x != 0; x &= x - 1 {
+			count[lens[w*64+bits.TrailingZeros64(x)]]++
+		}
+	}
+	for _, l := range lens[256:] {
+		count[l]++
+	}
+	count[0] = 0
+	var next [16]uint16
+	code := uint16(0)
+	for b := 1; b < 16; b++ {
+		code = (code + count[b-1]) << 1
+		next[b] = code
+	}
+	for w, x := range used {
+		for ; x != 0; x &= x - 1 {
+			i := w*64 + bits.TrailingZeros64(x)
+			l := lens[i]
+			codes[i] = bits.Reverse16(next[l]) >> (16 - l)
+			next[l]++
+		}
+	}
+	for i, l := range lens[256:] {
+		if l == 0 {
+			continue
+		}
+		codes[256+i] = bits.Reverse16(next[l]) >> (16 - l)
+		next[l]++
+	}
+}
+
 // canonicalCodes assigns deflate's canonical codes for lens, bit-reversed
 // for LSB-first output.
 func canonicalCodes(lens []uint8, codes []uint16) {
@@ -717,29 +828,35 @@ func canonicalCodes(lens []uint8, codes []uint16) {
 	}
 }
 
-// adler32Sum is hash/adler32's Checksum, 16 bytes per step: for a page
-// it was a twentieth of the encoder's time done 4 bytes at a time.
+// adler32Sum is hash/adler32's Checksum, 8 bytes per step with the
+// bytes summed in 16-bit lanes of a uint64 (SWAR): for a page it was a
+// twentieth of the encoder's time done 4 bytes at a time, and about
+// half of that again 16 bytes at a time with one multiply per byte.
 func adler32Sum(p []byte) uint32 {
 	const mod = 65521
 	// 5552 bytes keep s2 below 2^32 between reductions (zlib's NMAX).
-	const nmax = 5552 / 16 * 16
+	const nmax = 5552 / 8 * 8
+	const (
+		lanes = 0x00ff00ff00ff00ff
+		ones  = 0x0001000100010001
+		// The top 16 bits of lanes*wEven and lanes*wOdd are the
+		// bytes at even and odd offsets weighted 8,6,4,2 and 7,5,3,1:
+		// each byte's count of the 8 running sums s2 gains it in.
+		// No lane of either product passes 16 bits, so no carry
+		// reaches the top one.
+		wEven = 2 | 4<<16 | 6<<32 | 8<<48
+		wOdd  = 1 | 3<<16 | 5<<32 | 7<<48
+	)
 	s1, s2 := uint32(1), uint32(0)
 	for len(p) > 0 {
 		q := p[:min(len(p), nmax)]
 		p = p[len(q):]
-		for len(q) >= 16 {
-			b := q[:16:16]
-			// s2 gains 16*s1 plus each byte weighted by how many of
-			// the 16 running sums it is part of.
-			s2 += 16*s1 + 16*uint32(b[0]) + 15*uint32(b[1]) + 14*uint32(b[2]) + 13*uint32(b[3]) +
-				12*uint32(b[4]) + 11*uint32(b[5]) + 10*uint32(b[6]) + 9*uint32(b[7]) +
-				8*uint32(b[8]) + 7*uint32(b[9]) + 6*uint32(b[10]) + 5*uint32(b[11]) +
-				4*uint32(b[12]) + 3*uint32(b[13]) + 2*uint32(b[14]) + uint32(b[15])
-			s1 += uint32(b[0]) + uint32(b[1]) + uint32(b[2]) + uint32(b[3]) +
-				uint32(b[4]) + uint32(b[5]) + uint32(b[6]) + uint32(b[7]) +
-				uint32(b[8]) + uint32(b[9]) + uint32(b[10]) + uint32(b[11]) +
-				uint32(b[12]) + uint32(b[13]) + uint32(b[14]) + uint32(b[15])
-			q = q[16:]
+		for len(q) >= 8 {
+			x := binary.LittleEndian.Uint64(q)
+			even, odd := x&lanes, x>>8&lanes
+			s2 += 8*s1 + uint32((even*wEven+odd*wOdd)>>48)
+			s1 += uint32((even + odd) * ones >> 48)
+			q = q[8:]
 		}
 		for _, c := range q {
 			s1 += uint32(c)

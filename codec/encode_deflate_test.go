@@ -117,7 +117,7 @@ func TestDeflateLengthLimit(t *testing.T) {
 		a, b = b, a+b
 	}
 	lens := make([]uint8, dfLitCodes)
-	d.buildLengths(freq, lens, 15)
+	d.buildLengths(freq, lens, 15, nil)
 	kraft := 0.0
 	for sym, l := range lens {
 		if (l == 0) != (freq[sym] == 0) {
@@ -159,7 +159,7 @@ func TestDeflateLengthsOptimal(t *testing.T) {
 			freq = append(freq, 0)
 			lens = append(lens, 0)
 		}
-		d.buildLengths(freq, lens, 15)
+		d.buildLengths(freq, lens, 15, nil)
 		if !bytes.Equal(lens, c.want) {
 			t.Errorf("freq %v: lengths %v, want %v", c.freq, lens, c.want)
 		}
