@@ -646,7 +646,8 @@ func (d *pageDeflater) buildLengths(freq []uint32, lens []uint8, maxBits int, us
 
 // sortByFreq sorts keys (freq<<16 | symbol, in symbol order) by
 // frequency, ties in symbol order. Short lists get an insertion sort,
-// longer ones a stable radix sort on 4-bit digits of the frequency,
+// longer ones a stable radix sort on 6-bit digits of the frequency (two
+// passes for a 4 KiB page),
 // with only as many passes as the largest frequency needs: pages use few
 // symbols, so these tables are rebuilt for every page and must be cheap.
 func (d *pageDeflater) sortByFreq(keys []uint64) []uint64 {
@@ -669,16 +670,16 @@ func (d *pageDeflater) sortByFreq(keys []uint64) []uint64 {
 	for _, k := range keys {
 		all |= k
 	}
-	for sh := uint(16); sh < 64 && all>>sh != 0; sh += 4 {
-		var count [17]int
+	for sh := uint(16); sh < 64 && all>>sh != 0; sh += 6 {
+		var count [65]int
 		for _, k := range keys {
-			count[(k>>sh)&15+1]++
+			count[(k>>sh)&63+1]++
 		}
-		for i := 1; i < 17; i++ {
+		for i := 1; i < 65; i++ {
 			count[i] += count[i-1]
 		}
 		for _, k := range keys {
-			b := (k >> sh) & 15
+			b := (k >> sh) & 63
 			tmp[count[b]] = k
 			count[b]++
 		}
