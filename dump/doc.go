@@ -51,11 +51,12 @@
 //
 // The engine itself holds a fixed amount: the batches, one encoder per
 // worker (64 KiB for LZO, 256 KiB for zlib) and the format writer's
-// 1 MiB write buffers. The per-page bitmaps the plan and the input carry
+// buffers (256 KiB of page data, 48 KiB of descriptors, allocated once).
+// The per-page bitmaps the plan and the input carry
 // (the input's RAM map, its "stored" map and the pages to keep) are
 // mem.Bitmaps, which hold memory only for chunks of 32 Ki pages whose
 // bits are mixed: a 1 TiB machine whose memory is one run of RAM, or
 // whose pages are mostly excluded, costs a few hundred KiB of chunk and
 // rank tables rather than 32 MiB per bitmap. The kdump writer writes the
-// bitmaps through a 256 KiB buffer. docs/bench.md has the numbers.
+// bitmaps through its data buffer. docs/bench.md has the numbers.
 package dump
