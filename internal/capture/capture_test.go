@@ -31,6 +31,7 @@ type fakeSys struct {
 	now       time.Time
 	shellUsed bool
 	flat      bool // the last Dump was asked for a flattened stream
+	blockDump bool // Dump waits for its context to end
 }
 
 func newFakeSys(t *testing.T) *fakeSys {
@@ -89,6 +90,10 @@ func (s *fakeSys) Dump(ctx context.Context, cfg *Config, w targets.File, flat bo
 	}
 	if err := s.call("dump"); err != nil {
 		return DumpStats{Bytes: 15}, err
+	}
+	if s.blockDump {
+		<-ctx.Done() // a dump that never ends: only the deadline stops it
+		return DumpStats{Bytes: 15}, ctx.Err()
 	}
 	return DumpStats{Bytes: 15, Pages: 3}, nil
 }
@@ -365,5 +370,29 @@ func TestRunRaw(t *testing.T) {
 	}
 	if !strings.Contains(r.Log(), "saved /dev/vdb (15 bytes)") {
 		t.Errorf("log:\n%s", r.Log())
+	}
+}
+
+func TestRunDeadline(t *testing.T) {
+	s := newFakeSys(t)
+	s.blockDump = true
+	cfg := baseConfig()
+	cfg.Deadline = 50 * time.Millisecond
+	cfg.Conf.Hooks.Emergency = "/emergency"
+	cfg.Conf.FailureAction = kdumpconf.ActionHalt
+	r := &Runner{Sys: s, Config: cfg}
+	res := r.Run(context.Background())
+	if res.Failed != "dump" || !errors.Is(res.Err, context.DeadlineExceeded) {
+		t.Fatalf("Run = step %q, %v; want the dump step to end with the deadline", res.Failed, res.Err)
+	}
+	// The emergency hook and the log still run after the deadline.
+	if !slices.Contains(s.calls, "hook /emergency") {
+		t.Error("kdump_emergency did not run after the deadline")
+	}
+	if got := files(t, s.roots[MainTarget]); !slices.Equal(got, []string{"kexec-dmesg.log", "vmcore-dmesg.txt", "vmcore-incomplete"}) {
+		t.Errorf("files %v", got)
+	}
+	if !slices.Equal(s.finished, []kdumpconf.Action{kdumpconf.ActionHalt}) {
+		t.Errorf("finished %v", s.finished)
 	}
 }
