@@ -139,6 +139,9 @@ func (r *Runner) Run(ctx context.Context) Result {
 		defer cancel()
 	}
 	r.logf("start: target %s, path %s, level %d, %v, deadline %s", describe(cfg.Conf.Target), cfg.Conf.Path, cfg.Level, cfg.Method, kdumpconf.FormatDuration(cfg.Deadline))
+	if c := cfg.Conf.StreamCompression; c != "" && c != kdumpconf.CompressionNone {
+		r.logf("stream_compression %s is not applied by capture-init yet: streams are written uncompressed", c)
+	}
 	if len(cfg.MoreLevels) > 0 {
 		r.logf("dump levels %v after the first are not retried on a full target", cfg.MoreLevels)
 	}
