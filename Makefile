@@ -17,10 +17,10 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
 
 # test: everything CI runs: static checks, unit tests under the race
-# detector, then the tests on the real-kernel corpus and the interop tests
+# detector, the tests on the real-kernel corpus and the interop tests
 # against the C makedumpfile and libkdumpfile (they build the corpus if it
-# is missing).
-test: lint unit interop
+# is missing), then the end-to-end panics in QEMU.
+test: lint unit interop e2e
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
