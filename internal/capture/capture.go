@@ -156,6 +156,7 @@ func (r *Runner) Run(ctx context.Context) Result {
 			name += "/" + d.VmcoreName()
 		}
 		r.logf("saved %s (%d bytes); peak memory %d KiB", name, res.Stats.Bytes, r.Sys.PeakMemoryKiB())
+		r.recordTest(d, nil)
 		r.saveLog(d)
 		r.closeTarget(d)
 		r.finish(res.Action)
@@ -175,6 +176,7 @@ func (r *Runner) Run(ctx context.Context) Result {
 		r.finish(res.Action)
 		return res
 	}
+	r.recordTest(d, err)
 	res.Action = r.failure(ctx, &res, d)
 	r.finish(res.Action)
 	return res
