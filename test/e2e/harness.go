@@ -116,6 +116,10 @@ type Result struct {
 	// InitramfsBytes is the capture initramfs size.
 	InitramfsBytes int64
 	DumpBytes      int64
+	// EstimateMiB is what `kdumpctl estimate` recommended in the guest
+	// (0: not run) and EstimateInputs its "Inputs:" line.
+	EstimateMiB    int
+	EstimateInputs string
 	Dir            string // host directory with the collected files
 	Console        string // console log path
 	Vmcore         string // collected vmcore path
@@ -388,6 +392,7 @@ var (
 	dumpRE  = regexp.MustCompile(`^capture-init: \[ *[0-9.]+s\] (?:dump_to_rootfs )?dump: done in ([0-9.]+)s`)
 	peakRE  = regexp.MustCompile(`peak memory (-?[0-9]+) KiB`)
 	builtRE = regexp.MustCompile(`initramfs \S+ built \(([0-9]+) bytes`)
+	recRE   = regexp.MustCompile(`^Recommended crashkernel: ([0-9]+)M`)
 )
 
 // Run runs one case: build, boot, panic, capture, collect, check.
@@ -582,6 +587,9 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 		}
 	}
 	if !c.AgentLoad {
+		if err := checkLifecycle(lines); err != nil {
+			return fmt.Errorf("%w (console %s)", err, res.Console)
+		}
 		res.InitramfsBytes = 0
 		for _, l := range lines {
 			if m := builtRE.FindStringSubmatch(l.Text); m != nil {
@@ -667,6 +675,12 @@ func (h *Harness) measure(lines []qemu.Line, res *Result) {
 			if s, err := strconv.ParseFloat(m[1], 64); err == nil {
 				res.DumpDuration = time.Duration(s * float64(time.Second))
 			}
+		}
+		if m := recRE.FindStringSubmatch(l.Text); m != nil {
+			res.EstimateMiB, _ = strconv.Atoi(m[1])
+		}
+		if strings.HasPrefix(l.Text, "Inputs: RAM ") {
+			res.EstimateInputs = strings.TrimPrefix(l.Text, "Inputs: ")
 		}
 		if m := peakRE.FindStringSubmatch(l.Text); m != nil && strings.HasPrefix(l.Text, "capture-init") {
 			res.PeakKiB, _ = strconv.ParseInt(m[1], 10, 64)
@@ -1124,4 +1138,37 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "..." + s[len(s)-n:]
+}
+
+// checkLifecycle reads the guest agent's kdumpctl sequence from the
+// console: start builds and loads, status exits 0, stop unloads, status
+// then exits 3 with kexec_crash_loaded 0, and the second start reuses the
+// image (its hash is unchanged) and loads it again.
+func checkLifecycle(lines []qemu.Line) error {
+	want := []struct{ prefix, what string }{
+		{"kdump: initramfs ", "the first kdumpctl start reports the image"},
+		{"guestagent: kdumpctl start: exit 0", "kdumpctl start exits 0"},
+		{"guestagent: kdumpctl status: exit 0", "kdumpctl status exits 0 once loaded"},
+		{"guestagent: kdumpctl estimate: exit 0", "kdumpctl estimate exits 0"},
+		{"kdump: capture kernel unloaded", "kdumpctl stop unloads"},
+		{"guestagent: kdumpctl status: exit 3", "kdumpctl status exits 3 once stopped"},
+		{"KDUMPKIT-AGENT-STOPPED status=3 kexec_crash_loaded=0", "kexec_crash_loaded is 0 after stop"},
+		{"kdump: initramfs ", "the second kdumpctl start reports the image"},
+		{"kdump: capture kernel ", "the second kdumpctl start loads"},
+		{"guestagent: kdumpctl start: exit 0", "the second kdumpctl start exits 0"},
+		{"KDUMPKIT-AGENT-LOADED", "the agent sees the capture kernel loaded"},
+	}
+	i := 0
+	for _, l := range lines {
+		if i < len(want) && strings.HasPrefix(l.Text, want[i].prefix) {
+			if i == 7 && !strings.Contains(l.Text, " up to date ") {
+				return fmt.Errorf("e2e: the second kdumpctl start rebuilt the image: %q", l.Text)
+			}
+			i++
+		}
+	}
+	if i < len(want) {
+		return fmt.Errorf("e2e: kdumpctl sequence in the guest: no line for %q (%q)", want[i].what, want[i].prefix)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,3 +63,55 @@ var errTest = errString("boom")
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+func TestCheckLifecycle(t *testing.T) {
+	good := []string{
+		"guestagent: kernel 6.1.0",
+		"kdump: initramfs /var/lib/kdump/initramfs-6.1.img built (3049472 bytes, 2.9 MiB, gzip, 2 modules)",
+		"kdump: capture kernel 6.1.0 loaded with kexec_file_load, reservation 128 MiB",
+		"guestagent: kdumpctl start: exit 0, 1.20s",
+		"Kdump is operational (reservation 128 MiB)",
+		"guestagent: kdumpctl status: exit 0, 0.10s",
+		"Recommended crashkernel: 92M",
+		"guestagent: kdumpctl estimate: exit 0, 0.30s",
+		"kdump: capture kernel unloaded with kexec_file_load",
+		"guestagent: kdumpctl stop: exit 0, 0.05s",
+		"Kdump is not operational: no capture kernel loaded",
+		"guestagent: kdumpctl status: exit 3, 0.05s",
+		"KDUMPKIT-AGENT-STOPPED status=3 kexec_crash_loaded=0",
+		"kdump: initramfs /var/lib/kdump/initramfs-6.1.img up to date (3049472 bytes, 2.9 MiB, gzip, 2 modules)",
+		"kdump: capture kernel 6.1.0 loaded with kexec_file_load, reservation 128 MiB",
+		"guestagent: kdumpctl start: exit 0, 0.40s",
+		"KDUMPKIT-AGENT-LOADED crash_size=134217728",
+	}
+	lines := func(ss []string) []qemu.Line {
+		var out []qemu.Line
+		for _, s := range ss {
+			out = append(out, qemu.Line{Text: s})
+		}
+		return out
+	}
+	if err := checkLifecycle(lines(good)); err != nil {
+		t.Fatalf("good sequence: %v", err)
+	}
+	drop := func(i int) []string { return append(slices.Clone(good[:i]), good[i+1:]...) }
+	rebuilt := slices.Clone(good)
+	rebuilt[13] = strings.Replace(rebuilt[13], "up to date", "built", 1)
+	stillLoaded := slices.Clone(good)
+	stillLoaded[12] = "KDUMPKIT-AGENT-STOPPED status=3 kexec_crash_loaded=1"
+	for name, tc := range map[string]struct {
+		lines []string
+		want  string
+	}{
+		"no stop":              {drop(8), "kdumpctl stop unloads"},
+		"status not 3":         {drop(11), "status exits 3"},
+		"still loaded":         {stillLoaded, "kexec_crash_loaded is 0"},
+		"rebuilt":              {rebuilt, "rebuilt the image"},
+		"second start missing": {good[:13], "second kdumpctl start reports"},
+	} {
+		err := checkLifecycle(lines(tc.lines))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, tc.want)
+		}
+	}
+}

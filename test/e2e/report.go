@@ -94,6 +94,13 @@ const DefaultCollector = "makedumpfile -l --message-level 7 -d 31"
 // of 8) at which case c saves a dump that passes the checks, between 32
 // and 512 MiB. It prints each try to w.
 func (h *Harness) MinCrashKernel(ctx context.Context, c Case, w io.Writer) (int, error) {
+	return h.MinCrashKernelIn(ctx, c, w, 32, 512)
+}
+
+// MinCrashKernelIn bisects between lo (assumed to fail) and hi (which
+// must work), both in MiB. Each try also prints what `kdumpctl estimate`
+// recommended in the guest and its inputs.
+func (h *Harness) MinCrashKernelIn(ctx context.Context, c Case, w io.Writer, lo, hi int) (int, error) {
 	try := func(mib int) bool {
 		c.CrashKernel = fmt.Sprintf("%dM", mib)
 		r := h.Run(ctx, c)
@@ -102,6 +109,9 @@ func (h *Harness) MinCrashKernel(ctx context.Context, c Case, w io.Writer) (int,
 			verdict = "fails: " + firstLine(r.Err.Error())
 		}
 		fmt.Fprintf(w, "crashkernel=%dM: %s\n", mib, verdict)
+		if r.EstimateMiB != 0 {
+			fmt.Fprintf(w, "  estimate in the guest: %dM; inputs: %s\n", r.EstimateMiB, r.EstimateInputs)
+		}
 		return r.Err == nil
 	}
 	// A capture kernel short of memory mostly panics at once (QEMU then
@@ -110,7 +120,6 @@ func (h *Harness) MinCrashKernel(ctx context.Context, c Case, w io.Writer) (int,
 		defer func(t time.Duration) { h.Timeout = t }(h.Timeout)
 		h.Timeout = 8 * time.Minute
 	}
-	lo, hi := 32, 512 // lo assumed failing, hi must work
 	if !try(hi) {
 		return 0, fmt.Errorf("crashkernel=%dM does not work either", hi)
 	}

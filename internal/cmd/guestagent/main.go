@@ -21,6 +21,9 @@ const (
 	MarkerLoaded = "KDUMPKIT-AGENT-LOADED" // the capture kernel is armed
 	MarkerPanic  = "KDUMPKIT-AGENT-PANIC"  // printed right before the sysrq write
 	MarkerFailed = "KDUMPKIT-AGENT-FAILED" // followed by the reason
+	// MarkerStopped is printed after `kdumpctl stop` with the exit code
+	// of the `kdumpctl status` that followed and kexec_crash_loaded.
+	MarkerStopped = "KDUMPKIT-AGENT-STOPPED"
 )
 
 // Net is a static interface configuration.
@@ -110,14 +113,8 @@ func agent(path string, out io.Writer) error {
 		logf(out, "network %s %s via %s", cfg.Net.Interface, cfg.Net.Address, cfg.Net.Gateway)
 	}
 	if cfg.Kdumpctl != "" {
-		for _, sub := range []string{"start", "status"} {
-			t := time.Now()
-			cmd := exec.Command(cfg.Kdumpctl, sub)
-			cmd.Stdout, cmd.Stderr = out, out
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("kdumpctl %s: %w", sub, err)
-			}
-			logf(out, "kdumpctl %s: %.2fs", sub, time.Since(t).Seconds())
+		if err := lifecycle(cfg.Kdumpctl, out); err != nil {
+			return err
 		}
 	} else if err := kexecLoad(cfg); err != nil {
 		return err
@@ -275,4 +272,53 @@ func setupNet(n Net) error {
 		}
 	}
 	return nil
+}
+
+// kdumpctl runs one kdumpctl command with its output on the console and
+// returns its exit code; err is set only when it could not run.
+func kdumpctl(bin, sub string, out io.Writer) (int, error) {
+	t := time.Now()
+	cmd := exec.Command(bin, sub)
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code, err = ee.ExitCode(), nil
+	}
+	if err != nil {
+		return -1, fmt.Errorf("kdumpctl %s: %w", sub, err)
+	}
+	logf(out, "kdumpctl %s: exit %d, %.2fs", sub, code, time.Since(t).Seconds())
+	return code, nil
+}
+
+// lifecycle arms the capture kernel the way a host does and goes once
+// through the rest of what a service manager does with it: start,
+// status (0), estimate (logged for the calibration table), stop, status
+// (must be 3, with kexec_crash_loaded 0), start again (the image is
+// unchanged, so it must not be rebuilt). The harness checks the lines.
+func lifecycle(bin string, out io.Writer) error {
+	steps := []struct {
+		sub  string
+		want int
+	}{{"start", 0}, {"status", 0}, {"estimate", 0}, {"stop", 0}, {"status", 3}}
+	for _, s := range steps {
+		code, err := kdumpctl(bin, s.sub, out)
+		if err != nil {
+			return err
+		}
+		if code != s.want {
+			return fmt.Errorf("kdumpctl %s: exit %d, want %d", s.sub, code, s.want)
+		}
+	}
+	loaded, _ := os.ReadFile("/sys/kernel/kexec_crash_loaded")
+	fmt.Fprintf(out, "%s status=3 kexec_crash_loaded=%s\n", MarkerStopped, strings.TrimSpace(string(loaded)))
+	if strings.TrimSpace(string(loaded)) != "0" {
+		return fmt.Errorf("/sys/kernel/kexec_crash_loaded is %q after kdumpctl stop", strings.TrimSpace(string(loaded)))
+	}
+	code, err := kdumpctl(bin, "start", out)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("kdumpctl start (again): exit %d", code)
+	}
+	return err
 }

@@ -29,6 +29,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	work := fl.String("work", filepath.Join(os.TempDir(), "kdumpkit-e2e"), "work `dir`")
 	demo := fl.Bool("demo", false, "print the demo report for each case")
 	minCK := fl.Bool("min-crashkernel", false, "bisect the smallest working crashkernel= (MiB) per case instead")
+	minLo := fl.Int("min-lo", 32, "with -min-crashkernel: a size in MiB assumed to fail")
+	minHi := fl.Int("min-hi", 512, "with -min-crashkernel: a size in MiB that must work")
 	verbose := fl.Bool("v", false, "log harness steps")
 	watchdog := fl.Bool("watchdog", false, "add softdog to the capture initramfs; capture-init must pet /dev/watchdog")
 	useDHCP := fl.Bool("dhcp", false, "network targets: the capture kernel asks DHCP (net_config dhcp) instead of a static address")
@@ -64,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *minCK {
 		fail := 0
 		for _, c := range cases {
-			mib, err := h.MinCrashKernel(ctx, c, stdout)
+			mib, err := h.MinCrashKernelIn(ctx, c, stdout, *minLo, *minHi)
 			if err != nil {
 				fmt.Fprintf(stderr, "e2erun: %s: %v\n", c.Name(), err)
 				fail++
@@ -84,6 +86,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if r.Err != nil {
 			fmt.Fprintf(stderr, "e2erun: %s: %v\n", c.Name(), r.Err)
+		}
+		if r.EstimateMiB != 0 {
+			fmt.Fprintf(stdout, "%s: kdumpctl estimate in the guest: %dM; inputs: %s\n", c.Name(), r.EstimateMiB, r.EstimateInputs)
 		}
 	}
 	fmt.Fprintln(stdout)
