@@ -10,7 +10,9 @@
 // check; the vmcore is written as vmcore-incomplete and renamed only after
 // it is synced. Files are 0600 and directories 0700. Nothing here ever
 // overwrites or deletes a dump except Prune, which removes only complete
-// dumps of the same host beyond the number to keep.
+// dumps of the same host beyond the number to keep, and
+// Dump.RecreateVmcore, which replaces the vmcore-incomplete of a failed
+// attempt of the same dump (makedumpfile's retry at the next -d level).
 //
 // The package does not produce dump data (package dump does), bring up the
 // network or load kernel modules (cmd/capture-init does), or parse

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kdumpkit/kdumpkit/codec"
 )
 
 // Names inside a dump directory, as kdump-utils writes them.
@@ -75,12 +77,20 @@ type Options struct {
 	// fails with errors.ErrUnsupported) the dump is tried.
 	MinFree  uint64
 	Estimate uint64
+	// Stream is the whole-stream container (kdump.conf
+	// stream_compression) the caller wraps a flattened vmcore in; the
+	// finished file is then named vmcore.flat.lz4 or vmcore.flat.xz, the
+	// extension telling readers to unwrap it, as Debian's kdump-tools
+	// names its compressed dumps. It has no effect on seekable targets,
+	// which take kdump-compressed files (compressed page by page).
+	Stream codec.Stream
 }
 
 // Dump is one dump directory being written.
 type Dump struct {
-	t   Target
-	dir string
+	t      Target
+	dir    string
+	stream codec.Stream
 }
 
 // Begin checks free space and creates a new dump directory on t. It never
@@ -113,7 +123,7 @@ func Begin(t Target, opt Options) (*Dump, error) {
 	for i := 1; ; i++ {
 		err := t.Mkdir(name)
 		if err == nil {
-			return &Dump{t: t, dir: name}, nil
+			return &Dump{t: t, dir: name, stream: opt.Stream}, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("begin dump on %s: %w", t, err)
@@ -137,12 +147,24 @@ func (d *Dump) Target() Target { return d.t }
 func (d *Dump) Flattened() bool { return !d.t.Seekable() }
 
 // VmcoreName is the vmcore's name once finished: vmcore, or vmcore.flat on
-// stream targets.
+// stream targets (vmcore.flat.lz4, vmcore.flat.xz with Options.Stream).
 func (d *Dump) VmcoreName() string {
 	if d.Flattened() {
+		if d.stream != codec.StreamNone {
+			return VmcoreFlatName + "." + d.stream.String()
+		}
 		return VmcoreFlatName
 	}
 	return VmcoreName
+}
+
+// Stream is the container the flattened vmcore must be wrapped in:
+// Options.Stream on stream targets, codec.StreamNone on seekable ones.
+func (d *Dump) Stream() codec.Stream {
+	if d.Flattened() {
+		return d.stream
+	}
+	return codec.StreamNone
 }
 
 // CreateVmcore creates vmcore-incomplete in the dump directory. Write the
@@ -150,6 +172,19 @@ func (d *Dump) VmcoreName() string {
 // -incomplete name marks the dump as not finished.
 func (d *Dump) CreateVmcore() (File, error) {
 	return d.t.Create(path.Join(d.dir, VmcoreIncompleteName))
+}
+
+// RecreateVmcore removes the vmcore-incomplete of a failed attempt of this
+// dump and creates it again, for makedumpfile's retry with the next -d
+// level after a full target (the C tool rewrites its output file the same
+// way). The partial file must go: on a full target it holds the space the
+// next attempt needs. Close f (from CreateVmcore) first.
+func (d *Dump) RecreateVmcore() (File, error) {
+	p := path.Join(d.dir, VmcoreIncompleteName)
+	if err := d.t.RemoveAll(p); err != nil {
+		return nil, fmt.Errorf("remove the failed attempt %s: %w", p, err)
+	}
+	return d.t.Create(p)
 }
 
 // FinishVmcore syncs and closes f (from CreateVmcore) and renames it to
@@ -208,7 +243,7 @@ type DumpInfo struct {
 	Host     string    // host part of the name
 	Time     time.Time // time part of the name
 	Suffix   int       // collision suffix, 0 for none
-	Complete bool      // holds vmcore or vmcore.flat and no vmcore-incomplete
+	Complete bool      // holds vmcore or vmcore.flat[.lz4|.xz] and no vmcore-incomplete
 }
 
 // List returns the dump directories on t, oldest first (by the time in the
@@ -248,7 +283,7 @@ func isComplete(files []fs.DirEntry) bool {
 		switch f.Name() {
 		case VmcoreIncompleteName:
 			return false
-		case VmcoreName, VmcoreFlatName:
+		case VmcoreName, VmcoreFlatName, VmcoreFlatName + ".lz4", VmcoreFlatName + ".xz":
 			done = !f.IsDir()
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/kdumpkit/kdumpkit/codec"
 	"github.com/kdumpkit/kdumpkit/kdumpfile"
 )
 
@@ -23,7 +24,8 @@ import (
 const rawProbeSize = 24
 
 // RawHasDump reports whether the device (or an image of it) starts with a
-// flattened dump.
+// flattened dump, plain or wrapped whole in an lz4 or xz container
+// (stream_compression).
 func RawHasDump(r io.ReaderAt) (bool, error) {
 	b := make([]byte, rawProbeSize)
 	n, err := r.ReadAt(b, 0)
@@ -32,6 +34,21 @@ func RawHasDump(r io.ReaderAt) (bool, error) {
 			return false, nil
 		}
 		return false, fmt.Errorf("read raw device header: %w", err)
+	}
+	if kdumpfile.IsFlattened(b) {
+		return true, nil
+	}
+	if codec.DetectStream(b) == codec.StreamNone {
+		return false, nil
+	}
+	// A container: a dump only if what it holds starts flattened. Old
+	// data that merely looks like a container header is not one.
+	sr, _, err := codec.OpenStream(io.NewSectionReader(r, 0, 1<<62))
+	if err != nil {
+		return false, nil
+	}
+	if _, err := io.ReadFull(sr, b); err != nil {
+		return false, nil
 	}
 	return kdumpfile.IsFlattened(b), nil
 }
@@ -100,12 +117,24 @@ func (r *rawFile) WriteAt(p []byte, off int64) (int, error) {
 	return r.write(p)
 }
 
+// Rewind starts the stream again at offset 0, for a retry at the next -d
+// level after the device turned out too small: the new stream overwrites
+// the failed one's header, and what lies beyond its end marker is never
+// read.
+func (r *rawFile) Rewind() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pos = 0
+	return nil
+}
+
 func (r *rawFile) Sync() error  { return wrapNoSpace(r.f.Sync()) }
 func (r *rawFile) Close() error { return r.f.Close() }
 
 // RecoverRaw rearranges the flattened dump at the start of dev into dst
-// (what makedumpfile -R does with the device as standard input). It fails
-// with ErrNoDump when the device holds none.
+// (what makedumpfile -R does with the device as standard input), first
+// unwrapping an lz4 or xz container (stream_compression). It fails with
+// ErrNoDump when the device holds none.
 func RecoverRaw(dev io.ReaderAt, dst io.WriterAt) error {
 	has, err := RawHasDump(dev)
 	if err != nil {
@@ -114,9 +143,16 @@ func RecoverRaw(dev io.ReaderAt, dst io.WriterAt) error {
 	if !has {
 		return ErrNoDump
 	}
-	// The stream ends at its end marker; the rest of the device is old
-	// data Rearrange never reads.
-	if err := kdumpfile.Rearrange(io.NewSectionReader(dev, 0, 1<<62), dst); err != nil {
+	// The stream ends at its end marker (and a container at its end); the
+	// rest of the device is old data Rearrange never reads.
+	src, s, err := codec.OpenStream(io.NewSectionReader(dev, 0, 1<<62))
+	if err != nil {
+		return fmt.Errorf("recover raw dump: %w", err)
+	}
+	if err := kdumpfile.Rearrange(src, dst); err != nil {
+		if s != codec.StreamNone {
+			return fmt.Errorf("recover raw dump (%s stream): %w", s, err)
+		}
 		return fmt.Errorf("recover raw dump: %w", err)
 	}
 	return nil
