@@ -64,3 +64,6 @@ printf 'CONFIG_CRASH_DUMP=y\nCONFIG_PROC_VMCORE=y\nCONFIG_RD_GZIP=y\nCONFIG_RD_Z
 printf 'kernel/drivers/virtio/virtio.ko\nkernel/drivers/virtio/virtio_pci.ko\nkernel/drivers/block/virtio_blk.ko\nkernel/drivers/net/virtio_net.ko\nkernel/fs/ext4/ext4.ko\n' > lib/modules/$REL/modules.builtin
 printf '#!/bin/false\nstand-in capture-init\n' > usr/lib/kdumpkit/capture-init
 chmod 755 usr/lib/kdumpkit/capture-init
+
+# git keeps no empty directories, and the tests need these to exist.
+find "$R" -type d -empty -exec touch {}/.gitkeep \;
