@@ -66,4 +66,4 @@ fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000
 V6
 
 # git keeps no empty directories, and the tests need these to exist.
-find "$R" -type d -empty -exec touch {}/.gitkeep \;
+find . -type d -empty -exec touch {}/.gitkeep \;

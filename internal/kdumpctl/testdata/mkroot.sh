@@ -66,4 +66,4 @@ printf '#!/bin/false\nstand-in capture-init\n' > usr/lib/kdumpkit/capture-init
 chmod 755 usr/lib/kdumpkit/capture-init
 
 # git keeps no empty directories, and the tests need these to exist.
-find "$R" -type d -empty -exec touch {}/.gitkeep \;
+find . -type d -empty -exec touch {}/.gitkeep \;
