@@ -216,4 +216,5 @@ rss_row "sparse ELF describing 1 TiB (64 MiB stored)" "-d 1 -l" "$big"
 rm -f "$big"
 echo
 echo "The 1 TiB core holds no VMCOREINFO, so nothing is filtered by mem_map: the run reads the 64 MiB that are stored and"
-echo "writes the kdump bitmaps for all of physical memory. What grows is one bit per page of the machine."
+echo "writes the kdump bitmaps for all of physical memory. Bitmaps hold memory only for chunks of 32 Ki pages whose bits"
+echo "are mixed, so what grows is their chunk and rank tables (about 256 KiB per TiB each)."
