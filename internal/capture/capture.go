@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kdumpkit/kdumpkit/codec"
+	"github.com/kdumpkit/kdumpkit/filter"
 	"github.com/kdumpkit/kdumpkit/kdumpconf"
 	"github.com/kdumpkit/kdumpkit/targets"
 )
@@ -139,11 +141,8 @@ func (r *Runner) Run(ctx context.Context) Result {
 		defer cancel()
 	}
 	r.logf("start: target %s, path %s, level %d, %v, deadline %s", describe(cfg.Conf.Target), cfg.Conf.Path, cfg.Level, cfg.Method, kdumpconf.FormatDuration(cfg.Deadline))
-	if c := cfg.Conf.StreamCompression; c != "" && c != kdumpconf.CompressionNone {
-		r.logf("stream_compression %s is not applied by capture-init yet: streams are written uncompressed", c)
-	}
 	if len(cfg.MoreLevels) > 0 {
-		r.logf("dump levels %v after the first are not retried on a full target", cfg.MoreLevels)
+		r.logf("dump levels %v are tried in turn when the target fills up", cfg.MoreLevels)
 	}
 
 	res := Result{}
@@ -290,7 +289,7 @@ func (r *Runner) dumpTo(ctx context.Context, w Where, res *Result, dp **targets.
 	var d *targets.Dump
 	if err := r.step(prefix+"mkdir", func() error {
 		var err error
-		d, err = targets.Begin(t, targets.Options{Host: host, Time: r.start, MinFree: cfg.Conf.MinFree})
+		d, err = targets.Begin(t, targets.Options{Host: host, Time: r.start, MinFree: cfg.Conf.MinFree, Stream: cfg.Stream})
 		return err
 	}); err != nil {
 		t.Close()
@@ -299,6 +298,13 @@ func (r *Runner) dumpTo(ctx context.Context, w Where, res *Result, dp **targets.
 	*dp = d
 	res.Dir = d.Dir()
 	r.logf("dump directory %s on %s", d.Dir(), t)
+	if cfg.Stream != codec.StreamNone {
+		if d.Stream() == codec.StreamNone {
+			r.logf("stream_compression %s does not apply to %s: it takes seekable files, so the vmcore is kdump-compressed page by page instead", cfg.Stream, t)
+		} else {
+			r.logf("stream_compression %s: the flattened vmcore is wrapped in %s and saved as %s", cfg.Stream, cfg.Stream, d.VmcoreName())
+		}
+	}
 	// The kernel log first: it is small and tells most of the story even
 	// when the full dump does not make it.
 	if err := r.step(prefix+"dmesg", func() error {
@@ -320,14 +326,26 @@ func (r *Runner) dumpTo(ctx context.Context, w Where, res *Result, dp **targets.
 		// Like kdump-utils, the target decides -F: a flattened stream
 		// only where files cannot seek (SSH without SFTP, raw), whatever
 		// the collector line says (kdumpconf.Config.CollectorArgs).
-		st, err := r.Sys.Dump(ctx, cfg, f, d.Flattened(), r.logf)
+		w, st, err := r.dumpLevels(ctx, f, d.Flattened(), d.Stream(), func(old targets.File) (targets.File, error) {
+			old.Close()
+			return d.RecreateVmcore()
+		})
 		res.Stats = st
 		if err != nil {
-			f.Close() // the -incomplete name stays as the marker
+			if w != nil {
+				w.Close() // the -incomplete name stays as the marker
+			}
 			return err
 		}
 		r.logf("dump: %d pages kept, %d bytes written", st.Pages, st.Bytes)
-		return d.FinishVmcore(f)
+		if err := d.FinishVmcore(w); err != nil {
+			return err
+		}
+		if sf, ok := w.(*streamFile); ok {
+			res.Stats.Bytes = sf.written()
+			r.logf("dump: %d bytes in the %s stream", res.Stats.Bytes, d.Stream())
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -357,17 +375,35 @@ func (r *Runner) dumpRaw(ctx context.Context, res *Result) error {
 	}); err != nil {
 		return err
 	}
+	if cfg.Stream != codec.StreamNone {
+		r.logf("stream_compression %s: the flattened vmcore is wrapped in %s on %s", cfg.Stream, cfg.Stream, cfg.Conf.Target.Device)
+	}
 	err := r.step("dump", func() error {
-		st, err := r.Sys.Dump(ctx, cfg, f, true, r.logf)
+		w, st, err := r.dumpLevels(ctx, f, true, cfg.Stream, func(old targets.File) (targets.File, error) {
+			// The next stream starts again at offset 0 over the failed
+			// one; its end marker ends it, whatever lies beyond.
+			rw, ok := old.(interface{ Rewind() error })
+			if !ok {
+				old.Close()
+				return nil, errors.New("the raw device cannot be rewound")
+			}
+			return old, rw.Rewind()
+		})
 		res.Stats = st
-		if err == nil {
-			err = f.Sync()
+		if w == nil {
+			return err
 		}
-		if cerr := f.Close(); err == nil {
+		if err == nil {
+			err = w.Sync()
+		}
+		if cerr := w.Close(); err == nil {
 			err = cerr
 		}
+		if sf, ok := w.(*streamFile); ok {
+			res.Stats.Bytes = sf.written()
+		}
 		if err == nil {
-			r.logf("dump: %d pages kept, %d bytes written to %s", st.Pages, st.Bytes, cfg.Conf.Target.Device)
+			r.logf("dump: %d pages kept, %d bytes written to %s", st.Pages, res.Stats.Bytes, cfg.Conf.Target.Device)
 		}
 		return err
 	})
@@ -376,6 +412,44 @@ func (r *Runner) dumpRaw(ctx context.Context, res *Result) error {
 		res.Dir = cfg.Conf.Target.Device
 	}
 	return err
+}
+
+// dumpLevels runs the engine into f at the first -d level and, as
+// makedumpfile does with a level list, again at each next level while the
+// target is full (ErrNoSpace). again disposes of the failed attempt and
+// returns the file for the next one: the same dump name, rewritten, as the
+// C tool rewrites its output file; the retry is logged. A flattened stream
+// is wrapped in container s. It returns the file last written (nil if
+// again failed) for the caller to finish or close; when every level
+// fails, that file holds the last attempt, marked incomplete.
+func (r *Runner) dumpLevels(ctx context.Context, f targets.File, flat bool, s codec.Stream, again func(targets.File) (targets.File, error)) (targets.File, DumpStats, error) {
+	cfg := r.Config
+	levels := append([]filter.Level{cfg.Level}, cfg.MoreLevels...)
+	for i := 0; ; i++ {
+		lv := levels[i]
+		w := f
+		var sf *streamFile
+		if flat && s != codec.StreamNone {
+			var err error
+			if sf, err = newStreamFile(f, s); err != nil {
+				return f, DumpStats{}, err
+			}
+			w = sf
+		}
+		c := *cfg
+		c.Level = lv
+		st, err := r.Sys.Dump(ctx, &c, w, flat, r.logf)
+		if err == nil || i == len(levels)-1 || !errors.Is(err, targets.ErrNoSpace) {
+			return w, st, err
+		}
+		r.logf("dump: target full at level %d after %d bytes (%v); the incomplete vmcore is overwritten by a retry at level %d", lv, st.Bytes, err, levels[i+1])
+		if sf != nil {
+			sf.end()
+		}
+		if f, err = again(f); err != nil {
+			return f, st, fmt.Errorf("retry at level %d: %w", levels[i+1], err)
+		}
+	}
 }
 
 // failure runs kdump_emergency and the failure action; it returns the

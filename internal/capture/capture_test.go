@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kdumpkit/kdumpkit/codec"
+	"github.com/kdumpkit/kdumpkit/filter"
 	"github.com/kdumpkit/kdumpkit/kdumpconf"
 	"github.com/kdumpkit/kdumpkit/targets"
 )
@@ -32,6 +33,16 @@ type fakeSys struct {
 	shellUsed bool
 	flat      bool // the last Dump was asked for a flattened stream
 	blockDump bool // Dump waits for its context to end
+	// sizes, when set, makes Dump write that many bytes at each -d
+	// level instead of the short marker; levels records the levels
+	// Dump was called with.
+	sizes  map[filter.Level]int
+	levels []filter.Level
+	// failDump, when set, is asked after a sized write for an error.
+	failDump func(filter.Level) error
+	// streamOnly makes OpenTarget's target take streams only, like ssh
+	// in exec mode.
+	streamOnly bool
 }
 
 func newFakeSys(t *testing.T) *fakeSys {
@@ -64,6 +75,9 @@ func (s *fakeSys) OpenTarget(ctx context.Context, cfg *Config, w Where) (targets
 	if err != nil {
 		return nil, err
 	}
+	if s.streamOnly {
+		return &streamTarget{failTarget{Target: l, s: s}}, nil
+	}
 	return &failTarget{Target: l, s: s}, nil
 }
 func (s *fakeSys) OpenRaw(ctx context.Context, cfg *Config) (targets.File, error) {
@@ -85,6 +99,10 @@ func (s *fakeSys) Dmesg(ctx context.Context) ([]byte, error) {
 }
 func (s *fakeSys) Dump(ctx context.Context, cfg *Config, w targets.File, flat bool, logf func(string, ...any)) (DumpStats, error) {
 	s.flat = flat
+	s.levels = append(s.levels, cfg.Level)
+	if s.sizes != nil {
+		return s.dumpSized(w, cfg.Level, s.sizes[cfg.Level])
+	}
 	if _, err := w.Write([]byte("KDUMP   partial")); err != nil {
 		return DumpStats{}, err
 	}

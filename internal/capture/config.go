@@ -28,10 +28,16 @@ type Config struct {
 	// removes -F by target.
 	Flatten bool
 
-	// MoreLevels are the further -d levels of a list like -d 1,31;
-	// makedumpfile retries with them on a full disk, capture-init does
-	// not yet (it logs them).
+	// MoreLevels are the further -d levels of a list like -d 1,31:
+	// as makedumpfile, a dump that fills the target is tried again at
+	// the next level, in the same dump directory.
 	MoreLevels []filter.Level
+
+	// Stream is kdump.conf's stream_compression: the container a
+	// flattened vmcore (ssh exec mode, raw) is wrapped in, StreamNone
+	// for none. Seekable targets take kdump-compressed files and ignore
+	// it.
+	Stream codec.Stream
 
 	// Modules are loaded in this order: paths in the initramfs.
 	Modules []string
@@ -57,6 +63,15 @@ func NewConfig(kc *kdumpconf.Config, modules []string) (*Config, error) {
 	}
 	if c.WaitTimeout <= 0 {
 		c.WaitTimeout = kdumpconf.DefaultTargetWait
+	}
+	switch kc.StreamCompression {
+	case "", kdumpconf.CompressionNone:
+	case kdumpconf.CompressionLZ4:
+		c.Stream = codec.StreamLZ4
+	case kdumpconf.CompressionXZ:
+		c.Stream = codec.StreamXZ
+	default:
+		return nil, fmt.Errorf("%s:%d: stream_compression: unknown %q, want none, lz4 or xz", kc.File, kc.Line("stream_compression"), kc.StreamCompression)
 	}
 	if err := c.parseCollector(kc.Collector); err != nil {
 		return nil, fmt.Errorf("%s:%d: core_collector: %w", kc.File, kc.Line("core_collector"), err)
