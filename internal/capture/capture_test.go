@@ -43,6 +43,9 @@ type fakeSys struct {
 	// streamOnly makes OpenTarget's target take streams only, like ssh
 	// in exec mode.
 	streamOnly bool
+	// openTarget, when set, reaches the main target instead of a local
+	// directory.
+	openTarget func(ctx context.Context) (targets.Target, error)
 }
 
 func newFakeSys(t *testing.T) *fakeSys {
@@ -70,6 +73,9 @@ func (s *fakeSys) OpenTarget(ctx context.Context, cfg *Config, w Where) (targets
 	}
 	if err := s.call(name); err != nil {
 		return nil, err
+	}
+	if w == MainTarget && s.openTarget != nil {
+		return s.openTarget(ctx)
 	}
 	l, err := targets.NewLocal(filepath.Join(s.roots[w], "var/crash"))
 	if err != nil {
