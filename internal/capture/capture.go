@@ -326,7 +326,7 @@ func (r *Runner) dumpTo(ctx context.Context, w Where, res *Result, dp **targets.
 		// Like kdump-utils, the target decides -F: a flattened stream
 		// only where files cannot seek (SSH without SFTP, raw), whatever
 		// the collector line says (kdumpconf.Config.CollectorArgs).
-		w, st, err := r.dumpLevels(ctx, f, d.Flattened(), d.Stream(), func(old targets.File) (targets.File, error) {
+		w, st, err := r.dumpLevels(ctx, f, d.Flattened(), d.Stream(), d.Flattened(), func(old targets.File) (targets.File, error) {
 			old.Close()
 			return d.RecreateVmcore()
 		})
@@ -379,7 +379,7 @@ func (r *Runner) dumpRaw(ctx context.Context, res *Result) error {
 		r.logf("stream_compression %s: the flattened vmcore is wrapped in %s on %s", cfg.Stream, cfg.Stream, cfg.Conf.Target.Device)
 	}
 	err := r.step("dump", func() error {
-		w, st, err := r.dumpLevels(ctx, f, true, cfg.Stream, func(old targets.File) (targets.File, error) {
+		w, st, err := r.dumpLevels(ctx, f, true, cfg.Stream, false, func(old targets.File) (targets.File, error) {
 			// The next stream starts again at offset 0 over the failed
 			// one; its end marker ends it, whatever lies beyond.
 			rw, ok := old.(interface{ Rewind() error })
@@ -414,18 +414,27 @@ func (r *Runner) dumpRaw(ctx context.Context, res *Result) error {
 	return err
 }
 
+// maxStreamRestarts bounds how often a dump into a broken stream (ssh in
+// exec mode: the connection dropped) is written again from the start.
+const maxStreamRestarts = 3
+
 // dumpLevels runs the engine into f at the first -d level and, as
 // makedumpfile does with a level list, again at each next level while the
-// target is full (ErrNoSpace). again disposes of the failed attempt and
+// target is full (ErrNoSpace). With restart (ssh in exec mode, whose
+// files are one stream over one connection), a dump whose writes to the
+// target failed otherwise is written again from the start at the same
+// level, up to maxStreamRestarts times within the deadline: the stream
+// cannot resume where it broke. again disposes of the failed attempt and
 // returns the file for the next one: the same dump name, rewritten, as the
-// C tool rewrites its output file; the retry is logged. A flattened stream
-// is wrapped in container s. It returns the file last written (nil if
-// again failed) for the caller to finish or close; when every level
-// fails, that file holds the last attempt, marked incomplete.
-func (r *Runner) dumpLevels(ctx context.Context, f targets.File, flat bool, s codec.Stream, again func(targets.File) (targets.File, error)) (targets.File, DumpStats, error) {
+// C tool rewrites its output file; every retry is logged. A flattened
+// stream is wrapped in container s. It returns the file last written (nil
+// if again failed) for the caller to finish or close; when every attempt
+// fails, that file holds the last one, marked incomplete.
+func (r *Runner) dumpLevels(ctx context.Context, f targets.File, flat bool, s codec.Stream, restart bool, again func(targets.File) (targets.File, error)) (targets.File, DumpStats, error) {
 	cfg := r.Config
 	levels := append([]filter.Level{cfg.Level}, cfg.MoreLevels...)
-	for i := 0; ; i++ {
+	restarts := 0
+	for i := 0; ; {
 		lv := levels[i]
 		w := f
 		var sf *streamFile
@@ -438,18 +447,57 @@ func (r *Runner) dumpLevels(ctx context.Context, f targets.File, flat bool, s co
 		}
 		c := *cfg
 		c.Level = lv
-		st, err := r.Sys.Dump(ctx, &c, w, flat, r.logf)
-		if err == nil || i == len(levels)-1 || !errors.Is(err, targets.ErrNoSpace) {
+		ew := &writeErrFile{File: w}
+		st, err := r.Sys.Dump(ctx, &c, ew, flat, r.logf)
+		switch {
+		case err == nil:
+			return w, st, nil
+		case errors.Is(err, targets.ErrNoSpace) && i < len(levels)-1:
+			i++
+			r.logf("dump: target full at level %d after %d bytes (%v); the incomplete vmcore is overwritten by a retry at level %d", lv, st.Bytes, err, levels[i])
+		case restart && ew.err != nil && !errors.Is(err, targets.ErrNoSpace) && ctx.Err() == nil && restarts < maxStreamRestarts:
+			restarts++
+			r.logf("dump: the stream to the target broke at level %d after %d bytes (%v); writing the dump again from the start (%d of %d)", lv, st.Bytes, err, restarts, maxStreamRestarts)
+		default:
 			return w, st, err
 		}
-		r.logf("dump: target full at level %d after %d bytes (%v); the incomplete vmcore is overwritten by a retry at level %d", lv, st.Bytes, err, levels[i+1])
 		if sf != nil {
 			sf.end()
 		}
 		if f, err = again(f); err != nil {
-			return f, st, fmt.Errorf("retry at level %d: %w", levels[i+1], err)
+			return f, st, fmt.Errorf("retry at level %d: %w", levels[i], err)
 		}
 	}
+}
+
+// writeErrFile remembers the first error the target's file returned, so
+// that a broken stream is told from a failure of the engine itself.
+type writeErrFile struct {
+	targets.File
+	mu  sync.Mutex
+	err error
+}
+
+func (w *writeErrFile) note(err error) {
+	if err != nil {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+	}
+}
+
+func (w *writeErrFile) Write(p []byte) (int, error) {
+	n, err := w.File.Write(p)
+	w.note(err)
+	return n, err
+}
+
+func (w *writeErrFile) WriteAt(p []byte, off int64) (int, error) {
+	n, err := w.File.WriteAt(p, off)
+	w.note(err)
+	return n, err
 }
 
 // failure runs kdump_emergency and the failure action; it returns the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -319,16 +320,21 @@ func TestStreamFileErrors(t *testing.T) {
 	}
 }
 
-// fullFile accepts room bytes, then fails like a full file system.
+// fullFile accepts room bytes, then fails like a full file system (or
+// with err when set).
 type fullFile struct {
 	targets.File
 	room int
+	err  error
 }
 
 func (f *fullFile) Write(p []byte) (int, error) {
 	if len(p) > f.room {
 		n, _ := f.File.Write(p[:f.room])
 		f.room = 0
+		if f.err != nil {
+			return n, fmt.Errorf("write: %w", f.err)
+		}
 		return n, fmt.Errorf("write: %w", targets.ErrNoSpace)
 	}
 	f.room -= len(p)
@@ -358,4 +364,71 @@ func TestNewConfigStreamAndLevels(t *testing.T) {
 			t.Errorf("%q: stream %v, levels %d %v", tt.conf, c.Stream, c.Level, c.MoreLevels)
 		}
 	}
+}
+
+// breakTarget is a stream-only target whose first breaks vmcore files
+// fail after 4 KiB, like an ssh exec stream whose connection dropped.
+type breakTarget struct {
+	streamTarget
+	breaks int
+}
+
+func (b *breakTarget) Create(name string) (targets.File, error) {
+	f, err := b.streamTarget.Create(name)
+	if err != nil || !strings.HasSuffix(name, targets.VmcoreIncompleteName) || b.breaks == 0 {
+		return f, err
+	}
+	b.breaks--
+	return &fullFile{File: f, room: 4096, err: errors.New("ssh: connection lost")}, nil
+}
+
+// TestRunStreamRestart: a dump into a stream that breaks is written again
+// from the start, in the same directory, at most maxStreamRestarts times;
+// an engine error that is not a write to the target is not retried.
+func TestRunStreamRestart(t *testing.T) {
+	for _, tt := range []struct {
+		breaks int
+		saved  bool
+	}{{1, true}, {maxStreamRestarts, true}, {maxStreamRestarts + 1, false}} {
+		t.Run(strconv.Itoa(tt.breaks), func(t *testing.T) {
+			s := newFakeSys(t)
+			s.sizes = map[filter.Level]int{31: 3 * 4096}
+			s.openTarget = func(ctx context.Context) (targets.Target, error) {
+				l, err := targets.NewLocal(filepath.Join(s.roots[MainTarget], "var/crash"))
+				return &breakTarget{streamTarget: streamTarget{failTarget{Target: l, s: s}}, breaks: tt.breaks}, err
+			}
+			cfg := baseConfig()
+			cfg.Conf.Target = kdumpconf.Target{Kind: kdumpconf.TargetSSH, User: "root", Host: "192.0.2.1"}
+			r := &Runner{Sys: s, Config: cfg}
+			res := r.Run(context.Background())
+			if res.Saved != tt.saved {
+				t.Fatalf("Run = %+v, want saved %v", res, tt.saved)
+			}
+			want := min(tt.breaks, maxStreamRestarts) + 1
+			if len(s.levels) != want {
+				t.Errorf("%d attempts, want %d", len(s.levels), want)
+			}
+			if got := strings.Count(r.Log(), "writing the dump again"); got != want-1 {
+				t.Errorf("log tells of %d restarts, want %d:\n%s", got, want-1, r.Log())
+			}
+			vm := "vmcore.flat"
+			if !tt.saved {
+				vm = "vmcore-incomplete"
+			}
+			if got := files(t, s.roots[MainTarget]); !slices.Equal(got, []string{"kexec-dmesg.log", "vmcore-dmesg.txt", vm}) {
+				t.Errorf("files %v", got)
+			}
+		})
+	}
+	t.Run("engine-error", func(t *testing.T) {
+		s := newFakeSys(t)
+		s.streamOnly = true
+		s.sizes = map[filter.Level]int{31: 4096}
+		s.failDump = func(filter.Level) error { return errors.New("engine failed") }
+		cfg := baseConfig()
+		res := (&Runner{Sys: s, Config: cfg}).Run(context.Background())
+		if res.Saved || len(s.levels) != 1 {
+			t.Errorf("Run = %+v after %d attempts; want one failed attempt", res, len(s.levels))
+		}
+	})
 }
