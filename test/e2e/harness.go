@@ -23,6 +23,7 @@ import (
 	"github.com/kdumpkit/kdumpkit/internal/flock"
 	"github.com/kdumpkit/kdumpkit/internal/oracle"
 	"github.com/kdumpkit/kdumpkit/internal/qemu"
+	"github.com/kdumpkit/kdumpkit/kexec"
 	"github.com/kdumpkit/kdumpkit/targets"
 )
 
@@ -85,6 +86,11 @@ type Case struct {
 	// kernel with a capture initramfs the harness built, instead of
 	// running kdumpctl start in the guest (which builds its own).
 	AgentLoad bool
+	// KdumpctlTest (local target, kdumpctl in the guest): the guest
+	// panics with `kdumpctl test --force`; the harness then boots it a
+	// second time, as a reboot would, and `kdumpctl status` there must
+	// report the test's success that capture-init recorded on the disk.
+	KdumpctlTest bool
 }
 
 // Name is a short name for logs and directories.
@@ -98,6 +104,9 @@ func (c Case) Name() string {
 	}
 	if c.AgentLoad {
 		n += "-agent"
+	}
+	if c.KdumpctlTest {
+		n += "-test"
 	}
 	return n
 }
@@ -117,7 +126,7 @@ type Result struct {
 	InitramfsBytes int64
 	DumpBytes      int64
 	// EstimateMiB is what `kdumpctl estimate` recommended in the guest
-	// (0: not run) and EstimateInputs its "Inputs:" line.
+	// (0: not run) and EstimateInputs its "Inputs in bytes:" line.
 	EstimateMiB    int
 	EstimateInputs string
 	Dir            string // host directory with the collected files
@@ -586,6 +595,20 @@ func (h *Harness) run(ctx context.Context, c Case, res *Result) error {
 			}
 		}
 	}
+	if c.KdumpctlTest {
+		if c.Target != TargetLocal || c.AgentLoad {
+			return errors.New("e2e: the kdumpctl test case needs the local target and kdumpctl in the guest")
+		}
+		cfg.ConsoleLog = filepath.Join(dir, "console-2.log")
+		second, err := h.boot(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("second boot: %w", err)
+		}
+		if err := checkKdumpctlTest(lines, second); err != nil {
+			return fmt.Errorf("%w (consoles %s, %s)", err, res.Console, cfg.ConsoleLog)
+		}
+		res.Checks["kdumpctl-test"] = "ok"
+	}
 	if !c.AgentLoad {
 		if err := checkLifecycle(lines); err != nil {
 			return fmt.Errorf("%w (console %s)", err, res.Console)
@@ -679,8 +702,8 @@ func (h *Harness) measure(lines []qemu.Line, res *Result) {
 		if m := recRE.FindStringSubmatch(l.Text); m != nil {
 			res.EstimateMiB, _ = strconv.Atoi(m[1])
 		}
-		if strings.HasPrefix(l.Text, "Inputs: RAM ") {
-			res.EstimateInputs = strings.TrimPrefix(l.Text, "Inputs: ")
+		if v, ok := strings.CutPrefix(l.Text, "Inputs in bytes: "); ok {
+			res.EstimateInputs = v
 		}
 		if m := peakRE.FindStringSubmatch(l.Text); m != nil && strings.HasPrefix(l.Text, "capture-init") {
 			res.PeakKiB, _ = strconv.ParseInt(m[1], 10, 64)
@@ -780,9 +803,16 @@ func (h *Harness) collectRaw(img string, res *Result) error {
 
 // findDump looks for the one dump directory under root.
 func (h *Harness) findDump(root string, res *Result) error {
-	ents, err := os.ReadDir(root)
+	all, err := os.ReadDir(root)
 	if err != nil {
 		return fmt.Errorf("e2e: collected files: %w", err)
+	}
+	// The result of a `kdumpctl test` sits beside the dump directory.
+	var ents []os.DirEntry
+	for _, e := range all {
+		if !strings.HasPrefix(e.Name(), kexec.TestDirPrefix) {
+			ents = append(ents, e)
+		}
 	}
 	if len(ents) != 1 {
 		return fmt.Errorf("e2e: want one dump directory in %s, found %d", root, len(ents))
@@ -1171,4 +1201,47 @@ func checkLifecycle(lines []qemu.Line) error {
 		return fmt.Errorf("e2e: kdumpctl sequence in the guest: no line for %q (%q)", want[i].what, want[i].prefix)
 	}
 	return nil
+}
+
+var (
+	testTriggerRE = regexp.MustCompile(`^kdump: test ([0-9A-Za-z_-]+): triggering`)
+	testRecordRE  = regexp.MustCompile(`^capture-init: \[ *[0-9.]+s\] kdump test ([0-9A-Za-z_-]+): recorded "(\w+)"`)
+	testStatusRE  = regexp.MustCompile(`^Last kdump test ([0-9A-Za-z_-]+): (\w+)`)
+)
+
+// checkKdumpctlTest reads the two boots of the kdumpctl test case: the
+// first triggers test <id> and capture-init records "success" for that
+// id; the second boot's `kdumpctl status` reports test <id> as success.
+func checkKdumpctlTest(first, second []qemu.Line) error {
+	var id, recorded string
+	for _, l := range first {
+		if m := testTriggerRE.FindStringSubmatch(l.Text); m != nil {
+			id = m[1]
+		}
+		if m := testRecordRE.FindStringSubmatch(l.Text); m != nil && m[1] == id {
+			recorded = m[2]
+		}
+	}
+	if id == "" {
+		return errors.New("e2e: kdumpctl test did not say it triggers a test")
+	}
+	if recorded != "success" {
+		return fmt.Errorf("e2e: capture-init recorded %q for test %s, want success", recorded, id)
+	}
+	secondBoot := false
+	for _, l := range second {
+		if strings.HasPrefix(l.Text, "KDUMPKIT-AGENT-SECOND-BOOT") {
+			secondBoot = true
+		}
+		if strings.HasPrefix(l.Text, "KDUMPKIT-AGENT-FAILED") {
+			return fmt.Errorf("e2e: the agent failed on the second boot: %s", l.Text)
+		}
+		if m := testStatusRE.FindStringSubmatch(l.Text); m != nil && secondBoot {
+			if m[1] != id || m[2] != "success" {
+				return fmt.Errorf("e2e: kdumpctl status after the reboot: %q, want test %s success", l.Text, id)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("e2e: no \"Last kdump test %s\" line from kdumpctl status on the second boot (second boot seen: %v)", id, secondBoot)
 }

@@ -105,6 +105,9 @@ func (h *Harness) kdumpctlArchive(ctx context.Context, k *debkernel.Kernel, agen
 	if c.Target == TargetLocal {
 		cfg["mounts"] = []string{"/dev/vda /mnt ext4"}
 	}
+	if c.KdumpctlTest {
+		cfg["kdumpctl_test"] = true
+	}
 	if c.Target == TargetSSH || c.Target == TargetNFS {
 		cfg["net"] = map[string]string{"interface": "eth0", "address": GuestAddr, "gateway": GuestHostAddr}
 	}

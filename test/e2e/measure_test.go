@@ -115,3 +115,37 @@ func TestCheckLifecycle(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckKdumpctlTest(t *testing.T) {
+	lines := func(ss ...string) []qemu.Line {
+		var out []qemu.Line
+		for _, s := range ss {
+			out = append(out, qemu.Line{Text: s})
+		}
+		return out
+	}
+	first := lines(
+		"kdump: capture kernel 6.1.0 reloaded with kexec_file_load",
+		"kdump: test 1763797428000000000: triggering a kernel panic now",
+		`capture-init: [   2.10s] kdump test 1763797428000000000: recorded "success" in kdump-test-1763797428000000000/vmcore-creation.status`,
+	)
+	second := lines("KDUMPKIT-AGENT-SECOND-BOOT", "Last kdump test 1763797428000000000: success (/mnt/var/crash/x/kdump-test-1763797428000000000/vmcore-creation.status)")
+	if err := checkKdumpctlTest(first, second); err != nil {
+		t.Fatalf("good boots: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		first, second []qemu.Line
+		want          string
+	}{
+		"no trigger":   {first[2:], second, "did not say"},
+		"not recorded": {first[:2], second, `recorded ""`},
+		"pending":      {first, lines("KDUMPKIT-AGENT-SECOND-BOOT", "Last kdump test 1763797428000000000: pending (no result yet at /x)"), "want test"},
+		"other id":     {first, lines("KDUMPKIT-AGENT-SECOND-BOOT", "Last kdump test 5: success"), "want test"},
+		"no status":    {first, lines("KDUMPKIT-AGENT-SECOND-BOOT"), "no \"Last kdump test"},
+	} {
+		err := checkKdumpctlTest(tc.first, tc.second)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, tc.want)
+		}
+	}
+}

@@ -50,7 +50,23 @@ type Config struct {
 	TmpfsMiB int  `json:"tmpfs_mib"`
 	ZeroMiB  int  `json:"zero_mib"`
 	NoPanic  bool `json:"no_panic,omitempty"` // power off instead (tests of the agent itself)
+	// KdumpctlTest: panic with `kdumpctl test --force` instead of the
+	// sysrq write, with kdumpctl's state directory on the (mounted)
+	// local disk so that it survives. The harness boots the guest a
+	// second time; the agent knows it by the marker the first boot left
+	// there, runs `kdumpctl status` (which reports the recorded test
+	// result) and powers off.
+	KdumpctlTest bool `json:"kdumpctl_test,omitempty"`
 }
+
+// Where KdumpctlTest keeps kdumpctl's state and the first boot's marker:
+// on the local disk, mounted at /mnt.
+const (
+	testStateDir = "/mnt/kdumpkit-state"
+	testMarker   = "/mnt/kdumpkit-agent-tested"
+	// MarkerSecondBoot starts the second boot's output.
+	MarkerSecondBoot = "KDUMPKIT-AGENT-SECOND-BOOT"
+)
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout)) }
 
@@ -112,6 +128,25 @@ func agent(path string, out io.Writer) error {
 		}
 		logf(out, "network %s %s via %s", cfg.Net.Interface, cfg.Net.Address, cfg.Net.Gateway)
 	}
+	if cfg.KdumpctlTest {
+		if err := os.MkdirAll(testStateDir, 0o755); err != nil {
+			return err
+		}
+		os.RemoveAll("/var/lib/kdump")
+		if err := os.Symlink(testStateDir, "/var/lib/kdump"); err != nil {
+			return err
+		}
+		if _, err := os.Stat(testMarker); err == nil {
+			fmt.Fprintln(out, MarkerSecondBoot)
+			if _, err := kdumpctl(cfg.Kdumpctl, "status", out); err != nil {
+				return err
+			}
+			logf(out, "second boot done: powering off")
+			unix.Sync()
+			unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+			return errors.New("still running after power off")
+		}
+	}
 	if cfg.Kdumpctl != "" {
 		if err := lifecycle(cfg.Kdumpctl, out); err != nil {
 			return err
@@ -140,6 +175,18 @@ func agent(path string, out io.Writer) error {
 	if cfg.NoPanic {
 		logf(out, "no_panic set: powering off")
 		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	}
+	if cfg.KdumpctlTest {
+		if err := os.WriteFile(testMarker, []byte("kdumpctl test\n"), 0o644); err != nil {
+			return err
+		}
+		unix.Sync()
+		fmt.Fprintln(out, MarkerPanic)
+		cmd := exec.Command(cfg.Kdumpctl, "test", "--force")
+		cmd.Stdout, cmd.Stderr = out, out
+		err := cmd.Run()
+		runtime.KeepAlive(hold)
+		return fmt.Errorf("kdumpctl test --force returned (%v) instead of panicking", err)
 	}
 	unix.Sync()
 	fmt.Fprintln(out, MarkerPanic)

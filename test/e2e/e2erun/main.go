@@ -31,6 +31,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	minCK := fl.Bool("min-crashkernel", false, "bisect the smallest working crashkernel= (MiB) per case instead")
 	minLo := fl.Int("min-lo", 32, "with -min-crashkernel: a size in MiB assumed to fail")
 	minHi := fl.Int("min-hi", 512, "with -min-crashkernel: a size in MiB that must work")
+	atEstimate := fl.Bool("at-estimate", false, "run each case twice: first at -crashkernel to read `kdumpctl estimate` in the guest, then at exactly the size it recommended")
+	ktest := fl.Bool("kdumpctl-test", false, "local target: panic with `kdumpctl test --force`, boot the guest again and check that `kdumpctl status` reports the test's success")
 	verbose := fl.Bool("v", false, "log harness steps")
 	watchdog := fl.Bool("watchdog", false, "add softdog to the capture initramfs; capture-init must pet /dev/watchdog")
 	useDHCP := fl.Bool("dhcp", false, "network targets: the capture kernel asks DHCP (net_config dhcp) instead of a static address")
@@ -47,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 					fmt.Fprintf(stderr, "e2erun: -mem %q: want MiB\n", m)
 					return 2
 				}
-				cases = append(cases, e2e.Case{Kernel: e2e.Kernel(k), Target: t, MemoryMiB: mem, CrashKernel: *ck, AgentLoad: *agentLoad, DHCP: *useDHCP, Watchdog: *watchdog})
+				cases = append(cases, e2e.Case{Kernel: e2e.Kernel(k), Target: t, MemoryMiB: mem, CrashKernel: *ck, AgentLoad: *agentLoad, DHCP: *useDHCP, Watchdog: *watchdog, KdumpctlTest: *ktest})
 			}
 		}
 	}
@@ -80,6 +82,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, c := range cases {
 		fmt.Fprintf(stderr, "e2erun: running %s ...\n", c.Name())
 		r := h.Run(ctx, c)
+		if *atEstimate {
+			if r.EstimateMiB == 0 {
+				fmt.Fprintf(stderr, "e2erun: %s: no kdumpctl estimate in the guest (%v)\n", c.Name(), r.Err)
+				results = append(results, r)
+				continue
+			}
+			c.CrashKernel = fmt.Sprintf("%dM", r.EstimateMiB)
+			fmt.Fprintf(stderr, "e2erun: running %s at the guest's estimate ...\n", c.Name())
+			r = h.Run(ctx, c)
+			verdict := "works"
+			if r.Err != nil {
+				verdict = "fails: " + strings.SplitN(r.Err.Error(), "\n", 2)[0]
+			}
+			fmt.Fprintf(stdout, "%s %s %d MiB: capture at the estimate crashkernel=%s: %s\n", c.Kernel, c.Target, c.MemoryMiB, c.CrashKernel, verdict)
+		}
 		results = append(results, r)
 		if *demo {
 			e2e.WriteDemoReport(stdout, r)
