@@ -92,6 +92,9 @@ func (e *Env) Estimate(ctx context.Context) (*EstimateReport, error) {
 	e.printf("Recommended crashkernel: %dM\n\n", est.Total.MiB())
 	e.printf("Inputs: RAM %dM, kernel image in memory %dM, initramfs %.1fM (%.1fM unpacked), modules %.1fM\n",
 		in.RAM.MiB(), in.KernelImageSize.MiB(), float64(in.InitramfsSize)/mib, float64(in.InitramfsUnpackedSize)/mib, float64(in.ModulesSize)/mib)
+	// The exact figures, for calibration (docs/crashkernel.md).
+	e.printf("Inputs in bytes: ram=%d kernel_image=%d initramfs=%d unpacked=%d modules=%d network=%t\n",
+		in.RAM, in.KernelImageSize, in.InitramfsSize, in.InitramfsUnpackedSize, in.ModulesSize, in.Network)
 	for _, p := range est.Parts {
 		e.printf("  %-28s %8.1fM\n", p.Name, float64(p.Size)/mib)
 	}
