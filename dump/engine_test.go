@@ -312,12 +312,14 @@ func TestEngineNoAllocPerPage(t *testing.T) {
 			perPage := (b - a) / pages
 			t.Logf("%v workers %d: %.0f allocs for %d pages, %.0f for %d: %.4f per page",
 				m, workers, a, pS.Keep.Count(), b, pL.Keep.Count(), perPage)
-			// The kdump writer's buffers grow a few times until they
-			// reach their chunk size, and the zstd encoders allocate
-			// up to about 20 tables each on first use, as the data
-			// calls for them; with several workers, which pages reach
-			// which encoder varies from run to run.
-			if b-a > float64(8+20*workers) || perPage > 0.01 {
+			// The zstd encoders allocate about 20 tables each (25 allowed)
+			// on first use, as the data calls for them; with several
+			// workers, which pages reach which encoder varies from
+			// run to run, so the smaller run may not have warmed them
+			// all up (up to 45 fewer allocations seen with 2 workers,
+			// 0.012 per page). One allocation per batch of 16 pages
+			// would be 0.06 per page.
+			if b-a > float64(8+25*workers) || perPage > 0.02 {
 				t.Errorf("%v workers %d: %.0f more allocations for %.0f more pages", m, workers, b-a, pages)
 			}
 		}

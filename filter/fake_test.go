@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -349,5 +350,49 @@ func TestExcludeFakeUnacceptedLength(t *testing.T) {
 				t.Errorf("keep has %d pfns, dump %d", p.Keep.Len(), d.MaxPFN())
 			}
 		})
+	}
+}
+
+// failingPages is a dump whose ReadPages always fails, as a read of a
+// whole window can where a single page would not.
+type failingPages struct {
+	vmcore.Dump
+	calls int
+}
+
+func (f *failingPages) ReadPages(pfn mem.PFN, dst []byte) error {
+	f.calls++
+	return fmt.Errorf("pfn %#x: %w", uint64(pfn), io.ErrUnexpectedEOF)
+}
+
+// noPages hides the dump's ReadPages.
+type noPages struct{ vmcore.Dump }
+
+// TestExcludeStructPageReads: the plan is the same whether struct pages
+// are read a window at a time (ReadPages), page by page because the
+// dump has no ReadPages, or page by page after ReadPages failed; with one
+// worker and with several.
+func TestExcludeStructPageReads(t *testing.T) {
+	k := fakekernel.New(fakekernel.Config{Era: fakekernel.Eras[len(fakekernel.Eras)-1]})
+	d := openFake(t, k)
+	fail := &failingPages{Dump: d}
+	for _, workers := range []int{1, 3} {
+		want, err := Exclude(context.Background(), d, MaxLevel, Options{Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPlan(t, k, want, expect(k, MaxLevel))
+		for name, src := range map[string]vmcore.Dump{"no ReadPages": noPages{d}, "failing ReadPages": fail} {
+			got, err := Exclude(context.Background(), src, MaxLevel, Options{Workers: workers})
+			if err != nil {
+				t.Fatalf("%s, %d workers: %v", name, workers, err)
+			}
+			if !got.Keep.Equal(want.Keep) || got.Counts != want.Counts {
+				t.Errorf("%s, %d workers: plan differs: counts %+v, want %+v", name, workers, got.Counts, want.Counts)
+			}
+		}
+	}
+	if fail.calls == 0 {
+		t.Error("ReadPages was never tried: the window path is not exercised")
 	}
 }
