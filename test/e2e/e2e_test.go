@@ -86,7 +86,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 // capture kernel's address from DHCP; two failure paths: the NFS export
 // is missing (failure_action dump_to_rootfs saves the dump on the local
 // disk), and the local disk is too small for the dump (vmcore-incomplete
-// is kept, marked incomplete, and the failure action taken).
+// is kept, marked incomplete, and the failure action taken); and
+// `kdumpctl test`, whose result `kdumpctl status` reports after a second
+// boot.
 func TestQEMUCaptureExtras(t *testing.T) {
 	if os.Getenv("KDUMPKIT_E2E") != "1" {
 		t.Skip("end-to-end QEMU test: set KDUMPKIT_E2E=1 (make e2e)")
@@ -109,6 +111,7 @@ func TestQEMUCaptureExtras(t *testing.T) {
 		{Kernel: Kernel61, Target: TargetSSH, MemoryMiB: 1024, CrashKernel: "256M", DHCP: true},
 		{Kernel: Kernel61, Target: TargetNFSDown, MemoryMiB: 1024, CrashKernel: "256M", AgentLoad: true},
 		{Kernel: Kernel61, Target: TargetLocalFull, MemoryMiB: 1024, CrashKernel: "256M"},
+		{Kernel: Kernel61, Target: TargetLocal, MemoryMiB: 1024, CrashKernel: "256M", KdumpctlTest: true},
 	} {
 		t.Run(c.Name(), func(t *testing.T) {
 			r := h.Run(context.Background(), c)
@@ -118,6 +121,9 @@ func TestQEMUCaptureExtras(t *testing.T) {
 			}
 			if c.Target == TargetNFSDown && r.Checks["fallback"] != "ok" {
 				t.Errorf("fallback check: %q", r.Checks["fallback"])
+			}
+			if c.KdumpctlTest && r.Checks["kdumpctl-test"] != "ok" {
+				t.Errorf("kdumpctl-test check: %q", r.Checks["kdumpctl-test"])
 			}
 		})
 	}
