@@ -409,7 +409,7 @@ func TestEstimate(t *testing.T) {
 	// Recompute the documented formula by hand from the calibration.
 	c := DefaultCalibration
 	bitmaps := float64(4*G/(4*K)) * c.BitmapBitsPerPage / 8
-	sum := float64(40*M+c.KernelRuntime+6*M+2*M+c.Userspace) + 6*float64(M)*c.UnpackRatio + bitmaps
+	sum := float64(40*M+c.KernelRuntime+6*M+c.Userspace) + 2*float64(M)*c.ModulesLoaded + 6*float64(M)*c.UnpackRatio + bitmaps
 	want := roundUp(Size(sum*(1+c.Margin)/(1-c.MemmapFraction))+1, c.Granule)
 	if e.Total != want || e.Total%c.Granule != 0 {
 		t.Errorf("estimate %v, want %v; parts %+v", e.Total, want, e.Parts)
