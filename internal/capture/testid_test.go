@@ -108,3 +108,20 @@ func TestRunTestTargetNeverReached(t *testing.T) {
 		t.Errorf("console:\n%s", console.String())
 	}
 }
+
+func FuzzParseTestID(f *testing.F) {
+	f.Add("console=ttyS0 kdump_test_id=1763797428000000000")
+	f.Add("kdump_test_id=../x kdump_test_id=")
+	f.Fuzz(func(t *testing.T, cmdline string) {
+		id, err := ParseTestID(cmdline)
+		if err != nil || id == "" {
+			return
+		}
+		if len(id) > 64 || strings.ContainsAny(id, "/.\x00 ") {
+			t.Fatalf("accepted id %q", id)
+		}
+		if p := TestStatusPath(id); filepath.Dir(p) != kexec.TestDirPrefix+id {
+			t.Fatalf("status path %q leaves its directory", p)
+		}
+	})
+}
