@@ -150,11 +150,6 @@ func dfDist(dist uint32) int {
 	return int(dfDistCode[256+d>>7])
 }
 
-func dfHash(b []byte) uint32 {
-	_ = b[2]
-	return (uint32(b[0])<<10 ^ uint32(b[1])<<5 ^ uint32(b[2])) & (1<<dfHashBits - 1)
-}
-
 // compress writes src as a zlib stream (RFC 1950, level-1 header) into
 // dst and returns its length. len(src) <= dfMaxInput and len(dst) >=
 // MaxEncodedLen(len(src)).
