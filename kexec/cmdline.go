@@ -38,10 +38,11 @@ var (
 )
 
 // The `kdumpctl test` protocol, after kdump-utils: kdumpctl appends
-// kdump_test_id=<id> to the capture command line; the capture side then
-// writes its dump into <path>/kdump-test-<id>/ on the target (no host-date
-// directory) and a file vmcore-creation.status there whose first word is
-// "success" or "fail"; the next `kdumpctl status` or `start` reads it.
+// kdump_test_id=<id> to the capture command line; the capture side saves
+// the dump in its usual <host>-<date> directory and then writes
+// <path>/kdump-test-<id>/vmcore-creation.status on the target, whose first
+// word is "success" or "fail"; the next `kdumpctl status` or `start` reads
+// it.
 const (
 	TestIDParam    = "kdump_test_id"
 	TestDirPrefix  = "kdump-test-"
