@@ -93,6 +93,28 @@ const (
 	descFinalized = 2
 )
 
+// ErrNoVMCOREINFO means a dump carries no VMCOREINFO note, without which
+// the kernel log cannot be found.
+var ErrNoVMCOREINFO = errors.New("the dump has no VMCOREINFO note, which the kernel log is found with")
+
+// ReadDumpLog reads the kernel log of a dump's memory m, given the raw
+// VMCOREINFO note (nil gives ErrNoVMCOREINFO): the one path vmcore dmesg,
+// makedumpfile --dump-dmesg and capture-init share.
+func ReadDumpLog(note []byte, m Memory, opt LogOptions) (*Log, error) {
+	if note == nil {
+		return nil, ErrNoVMCOREINFO
+	}
+	vi, err := ParseVMCOREINFO(note)
+	if err != nil {
+		return nil, err
+	}
+	x, err := NewX86_64(vi, m)
+	if err != nil {
+		return nil, err
+	}
+	return ReadLog(vi, x, opt)
+}
+
 // ReadLog reads the kernel log from a dump with the kernel's VMCOREINFO
 // and page tables. It picks the format the way makedumpfile's
 // --dump-dmesg does: SYMBOL(prb) means the lockless ring buffer; else

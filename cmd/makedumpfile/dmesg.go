@@ -22,19 +22,10 @@ func (r *runner) dumpDmesg() error {
 		return err
 	}
 	defer orig.Close()
-	note := src.VMCOREINFO()
-	if note == nil {
-		return fmt.Errorf("%s has no VMCOREINFO note, which the kernel log is found with (-i gives one)", r.cfg.VMCORE)
+	log, err := kernel.ReadDumpLog(src.VMCOREINFO(), src, kernel.LogOptions{Partial: r.cfg.PartialDmesg})
+	if errors.Is(err, kernel.ErrNoVMCOREINFO) {
+		return fmt.Errorf("%s: %w (-i gives one)", r.cfg.VMCORE, err)
 	}
-	vi, err := kernel.ParseVMCOREINFO(note)
-	if err != nil {
-		return err
-	}
-	x, err := kernel.NewX86_64(vi, src)
-	if err != nil {
-		return err
-	}
-	log, err := kernel.ReadLog(vi, x, kernel.LogOptions{Partial: r.cfg.PartialDmesg})
 	if log == nil {
 		return err
 	}

@@ -277,7 +277,7 @@ func cmdDmesg(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer d.Close()
-	l, err := readLog(d, kernel.LogOptions{Partial: *partial})
+	l, err := kernel.ReadDumpLog(d.VMCOREINFO(), d, kernel.LogOptions{Partial: *partial})
 	if l != nil {
 		// A corrupt buffer still gives the records before the fault.
 		if werr := l.WriteDmesg(stdout, kernel.DmesgOptions{CallerID: *caller}); werr != nil && err == nil {
@@ -289,21 +289,4 @@ func cmdDmesg(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// readLog reads the kernel log with the dump's VMCOREINFO.
-func readLog(d vmcore.Dump, opt kernel.LogOptions) (*kernel.Log, error) {
-	note := d.VMCOREINFO()
-	if note == nil {
-		return nil, fmt.Errorf("the dump has no VMCOREINFO note, which the kernel log is found with")
-	}
-	vi, err := kernel.ParseVMCOREINFO(note)
-	if err != nil {
-		return nil, err
-	}
-	x, err := kernel.NewX86_64(vi, d)
-	if err != nil {
-		return nil, err
-	}
-	return kernel.ReadLog(vi, x, opt)
 }

@@ -194,19 +194,7 @@ func (l *Linux) Dmesg(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	defer d.Close()
-	note := d.VMCOREINFO()
-	if note == nil {
-		return nil, errors.New("the dump has no VMCOREINFO note, which the kernel log is found with")
-	}
-	vi, err := kernel.ParseVMCOREINFO(note)
-	if err != nil {
-		return nil, err
-	}
-	x, err := kernel.NewX86_64(vi, d)
-	if err != nil {
-		return nil, err
-	}
-	log, err := kernel.ReadLog(vi, x, kernel.LogOptions{})
+	log, err := kernel.ReadDumpLog(d.VMCOREINFO(), d, kernel.LogOptions{})
 	var b bytes.Buffer
 	if log != nil {
 		if werr := log.WriteDmesg(&b, kernel.DmesgOptions{CallerID: true}); werr != nil && err == nil {
