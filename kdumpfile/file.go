@@ -506,6 +506,12 @@ func (f *File) ReadPage(pfn mem.PFN, dst []byte) error {
 	if pd.Offset == 0 {
 		return fmt.Errorf("pfn %#x: descriptor at %#x has offset 0: %w", uint64(pfn), descOff, mem.ErrLost)
 	}
+	if pd.Size == 0 && p.incomplete {
+		// A full disk can cut a descriptor write at a block boundary
+		// inside the 24-byte descriptor: its offset landed, its size did
+		// not.
+		return fmt.Errorf("pfn %#x: descriptor at %#x has size 0 (cut off): %w", uint64(pfn), descOff, mem.ErrLost)
+	}
 	if pd.Offset < p.dataOff {
 		return fmt.Errorf("pfn %#x: descriptor at %#x: offset %#x points before the page data area at %#x", uint64(pfn), descOff, pd.Offset, p.dataOff)
 	}
@@ -535,7 +541,7 @@ func (f *File) ReadPage(pfn mem.PFN, dst []byte) error {
 // DescStats counts what the descriptors of a dump say.
 type DescStats struct {
 	Pages    uint64                  // stored pages (set bits of the 2nd bitmap)
-	Lost     uint64                  // descriptor offset 0 or never written
+	Lost     uint64                  // descriptor offset 0, never written, or cut off (size 0) in an incomplete dump
 	ByMethod map[codec.Method]uint64 // pages per method, Raw included
 	Unknown  uint64                  // flags naming no known method
 	// Shared counts pages whose descriptors point at the start of the
@@ -566,7 +572,7 @@ func (f *File) DescStats() (DescStats, error) {
 			if err != nil {
 				return st, fmt.Errorf("pfn %#x: read descriptor: %w", uint64(pfn), err)
 			}
-			if pd.Offset == 0 {
+			if pd.Offset == 0 || (pd.Size == 0 && p.incomplete) {
 				st.Lost++
 				continue
 			}

@@ -74,7 +74,7 @@ func (f *File) readStored(pfn mem.PFN, s *scratch, buf []byte) (storedPage, erro
 		}
 		return storedPage{}, err
 	}
-	if pd.Offset == 0 {
+	if pd.Offset == 0 || (pd.Size == 0 && p.incomplete) {
 		return storedPage{lost: true}, nil
 	}
 	if pd.Size == 0 || pd.Size > uint32(f.block) {

@@ -234,6 +234,31 @@ func TestSynthHeaderErrors(t *testing.T) {
 	if err := f.ReadPage(2, make([]byte, sB)); !errors.Is(err, mem.ErrLost) {
 		t.Errorf("descriptor past EOF of incomplete dump: %v", err)
 	}
+	// A descriptor cut at a block boundary (offset written, size not):
+	// lost in an incomplete dump, an error in a complete one.
+	cut := synthDefault()[:2]
+	cut[1].size = 0
+	for _, incomplete := range []bool{false, true} {
+		b := buildSynth(cut, func(b []byte) {
+			if incomplete {
+				b[424] |= StatusIncomplete
+			}
+		})
+		f, err := Open(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.ReadPage(2, make([]byte, sB))
+		if incomplete && !errors.Is(err, mem.ErrLost) {
+			t.Errorf("size-0 descriptor in an incomplete dump: %v, want lost", err)
+		}
+		if !incomplete && (err == nil || errors.Is(err, mem.ErrLost) || !strings.Contains(err.Error(), "size 0 is not in 1..4096")) {
+			t.Errorf("size-0 descriptor in a complete dump: %v", err)
+		}
+		if err := f.ReadPage(1, make([]byte, sB)); err != nil {
+			t.Errorf("pfn 1 beside the cut descriptor: %v", err)
+		}
+	}
 	for n := 0; n < 600; n += 7 {
 		b := buildSynth(synthDefault()[:1], nil)
 		if _, err := Open(bytes.NewReader(b[:n]), int64(n)); err == nil {
