@@ -776,13 +776,7 @@ func canonicalCodesUsed(lens []uint8, codes []uint16, used *[4]uint64) {
 	for _, l := range lens[256:] {
 		count[l]++
 	}
-	count[0] = 0
-	var next [16]uint16
-	code := uint16(0)
-	for b := 1; b < 16; b++ {
-		code = (code + count[b-1]) << 1
-		next[b] = code
-	}
+	next := firstCodes(&count)
 	for w, x := range used {
 		for ; x != 0; x &= x - 1 {
 			i := w*64 + bits.TrailingZeros64(x)
@@ -807,13 +801,7 @@ func canonicalCodes(lens []uint8, codes []uint16) {
 	for _, l := range lens {
 		count[l]++
 	}
-	count[0] = 0
-	var next [16]uint16
-	code := uint16(0)
-	for b := 1; b < 16; b++ {
-		code = (code + count[b-1]) << 1
-		next[b] = code
-	}
+	next := firstCodes(&count)
 	for i, l := range lens {
 		if l == 0 {
 			continue
@@ -822,6 +810,23 @@ func canonicalCodes(lens []uint8, codes []uint16) {
 		next[l]++
 		codes[i] = bits.Reverse16(c) >> (16 - l)
 	}
+}
+
+// firstCodes gives deflate's first canonical code of each bit length
+// from the number of codes of each length (RFC 1951 3.2.2); length 0
+// counts for nothing.
+func firstCodes(count *[16]uint16) [16]uint16 {
+	var next [16]uint16
+	code := uint16(0)
+	for b := 1; b < 16; b++ {
+		prev := count[b-1]
+		if b == 1 {
+			prev = 0
+		}
+		code = (code + prev) << 1
+		next[b] = code
+	}
+	return next
 }
 
 // adler32Sum is hash/adler32's Checksum, 8 bytes per step with the
