@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/kdumpkit/kdumpkit/internal/writeback"
 )
 
 // Local is a directory on a mounted filesystem (local disk, or an NFS
@@ -79,7 +81,7 @@ func (l *Local) Create(name string) (File, error) {
 		f.Close()
 		return nil, err
 	}
-	return &localFile{f: f}, nil
+	return &localFile{f: writeback.New(f, 0)}, nil
 }
 
 func (l *Local) Rename(from, to string) error {
@@ -125,8 +127,12 @@ func (l *Local) Free(name string) (uint64, error) {
 }
 
 // localFile wraps *os.File so that a full filesystem reads as ErrNoSpace.
+// Its write-back starts as it is written (package writeback): the dump
+// reaches the disk or the NFS server while pages are still being
+// compressed, and the capture kernel's small memory does not fill with
+// dirty pages waiting for the final fsync.
 type localFile struct {
-	f *os.File
+	f *writeback.File
 }
 
 func (f *localFile) Write(p []byte) (int, error) {

@@ -37,7 +37,10 @@ func (r *runner) dumpDmesg() error {
 		if oerr != nil {
 			return oerr
 		}
-		w, name = o.f, r.cfg.DumpFile
+		w, name = io.Discard, r.cfg.DumpFile // --dry-run opens no file
+		if o.f != nil {
+			w = o.f
+		}
 	}
 	werr := log.WriteDmesg(w, kernel.DmesgOptions{CallerID: true})
 	if err = errors.Join(err, werr, r.closeOutputs()); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/kdumpkit/kdumpkit/collector"
 	"github.com/kdumpkit/kdumpkit/dump"
 	"github.com/kdumpkit/kdumpkit/filter"
+	"github.com/kdumpkit/kdumpkit/internal/writeback"
 	"github.com/kdumpkit/kdumpkit/kdumpfile"
 	"github.com/kdumpkit/kdumpkit/mem"
 	"github.com/kdumpkit/kdumpkit/vmcore"
@@ -142,7 +143,7 @@ func (r *runner) run(ctx context.Context) error {
 // stops at -L.
 type output struct {
 	name    string
-	f       *os.File
+	f       *writeback.File
 	created bool
 	count   *countingWriterAt
 	w       io.WriterAt
@@ -180,7 +181,8 @@ func (r *runner) openOutput(name string) (*output, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.f, o.created, base = f, true, f
+		o.f, o.created = writeback.New(f, 0), true
+		base = o.f
 	}
 	o.count = &countingWriterAt{w: base}
 	o.w = o.count
