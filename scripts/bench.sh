@@ -12,6 +12,10 @@
 #   BENCH_DIR        where outputs go (default /var/tmp); outputs are deleted
 #   BENCH_C          the C tool (default /usr/bin/makedumpfile)
 #   BENCH_C_SYNC=0   do not sync the C tool's output (ours fsyncs its own)
+#   BENCH_C_ZSTD     a C makedumpfile built with zstd, for the -z rows (default:
+#                    Debian sid's, if $KDUMPKIT_CACHE/sid-root has it; the e2e
+#                    harness installs that chroot). Run with its own loader and
+#                    libraries, outside the chroot.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +24,16 @@ vmcore=${BENCH_VMCORE:-$cache/corpus/default-4096M/vmcore.elf}
 small=$cache/corpus/default-1024M/vmcore.elf
 runs=${BENCH_RUNS:-3}
 ctool=${BENCH_C:-/usr/bin/makedumpfile}
+sid=$cache/sid-root
+ctoolz=()
+if [ -n "${BENCH_C_ZSTD:-}" ]; then
+	read -r -a ctoolz <<<"$BENCH_C_ZSTD"
+elif [ -x "$sid/usr/bin/makedumpfile" ] && [ -x "$sid/lib64/ld-linux-x86-64.so.2" ]; then
+	ctoolz=("$sid/lib64/ld-linux-x86-64.so.2" --library-path "$sid/usr/lib/x86_64-linux-gnu:$sid/lib/x86_64-linux-gnu" "$sid/usr/bin/makedumpfile")
+fi
+if [ ${#ctoolz[@]} -gt 0 ] && ! "${ctoolz[@]}" -v 2>&1 | grep -q '^zstd[[:space:]]*enabled'; then
+	ctoolz=()
+fi
 go=${GO:-go}
 
 if [ ! -r "$vmcore" ]; then
@@ -55,14 +69,16 @@ run() {
 	local tool=$1 mode=$2 in=$3 out=$work/out tf=$work/time
 	local -a cmd
 	case $tool in
-	c)
+	c | cz)
+		local -a c=("$ctool")
+		if [ "$tool" = cz ]; then c=("${ctoolz[@]}"); fi
 		# Ours fsyncs the dump before it reports success; makedumpfile
 		# 1.7.2 does not. Sync its output too, so both times end with
 		# the dump on disk (BENCH_C_SYNC=0 leaves it out).
 		if [ "${BENCH_C_SYNC:-1}" = 1 ]; then
-			cmd=(sh -c 'c=$1; shift; "$c" "$@" || exit; for a; do last=$a; done; sync "$last"' sh "$ctool")
+			cmd=(sh -c '"$@" || exit; for a; do last=$a; done; sync "$last"' sh "${c[@]}")
 		else
-			cmd=("$ctool")
+			cmd=("${c[@]}")
 		fi
 		;;
 	ours1) cmd=(env GOMAXPROCS=1 taskset -c 0 "$ours") ;;
@@ -91,7 +107,11 @@ print(min(wall), statistics.median(wall), statistics.median(cpu), max(int(r[3]) 
 EOF
 }
 
-echo "## makedumpfile: ours against C $("$ctool" -v 2>&1 | head -1 | sed 's/.*version \([0-9.]*\).*/\1/')"
+version() { "$@" -v 2>&1 | head -1 | sed 's/.*version \([0-9.]*\).*/\1/'; }
+cver=$(version "$ctool")
+czver=
+if [ ${#ctoolz[@]} -gt 0 ]; then czver=$(version "${ctoolz[@]}"); fi
+echo "## makedumpfile: ours against C $cver${czver:+ (and C $czver, built with zstd, for -z)}"
 echo
 echo "Input: $vmcore ($(( $(stat -c %s "$vmcore") >> 20 )) MiB), page cache warm; $runs runs per tool after a warm-up, run alternately."
 echo "C runs single-threaded. \"ours 1 CPU\": taskset -c 0 and GOMAXPROCS=1; \"ours $ncpu CPUs\": all CPUs. Wall and CPU (user+sys) in seconds;"
@@ -104,18 +124,25 @@ echo "| mode | tool | wall best | wall median | CPU median | peak RSS MiB | outp
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 cat /dev/null >"$work/sizes"
 for mode in "${modes[@]}"; do
-	for tool in c ours1 oursN; do : >"$work/r.$tool"; done
+	tools=(c ours1 oursN)
+	base=c
+	if [[ " $mode " == *" -z "* ]] && [ ${#ctoolz[@]} -gt 0 ]; then
+		# The ratios of the -z rows are against the C tool that has zstd.
+		tools=(c cz ours1 oursN)
+		base=cz
+	fi
+	for tool in "${tools[@]}"; do : >"$work/r.$tool"; done
 	cat "$vmcore" >/dev/null
 	for i in $(seq 0 "$runs"); do
-		for tool in c ours1 oursN; do
+		for tool in "${tools[@]}"; do
 			r=$(run "$tool" "$mode" "$vmcore")
 			if [ "$i" -gt 0 ]; then echo "$r" >>"$work/r.$tool"; fi
 		done
 	done
-	read -r cw cm cc cr cs <<<"$(summary "$work/r.c")"
-	for tool in c ours1 oursN; do
+	read -r cw cm cc cr cs <<<"$(summary "$work/r.$base")"
+	for tool in "${tools[@]}"; do
 		name=$tool
-		case $tool in c) name="C" ;; ours1) name="ours 1 CPU" ;; oursN) name="ours $ncpu CPUs" ;; esac
+		case $tool in c) name="C $cver" ;; cz) name="C $czver (zstd)" ;; ours1) name="ours 1 CPU" ;; oursN) name="ours $ncpu CPUs" ;; esac
 		s=$(summary "$work/r.$tool")
 		if [ "$s" = FAIL ]; then
 			echo "| \`$mode\` | $name | failed | | | | | | | |"
@@ -126,14 +153,19 @@ for mode in "${modes[@]}"; do
 import sys
 mode, name, w, m, c, r, b, cw, cc, cs = sys.argv[1:]
 w, m, c, r, b, cw, cc, cs = float(w), float(m), float(c), int(r), int(b), float(cw), float(cc), float(cs)
-ratio = lambda a, x, f="%.2f": f % (a / x) if x > 0 and name != "C" else ""
+ratio = lambda a, x, f="%.2f": f % (a / x) if x > 0 and not name.startswith("C ") else ""
 print("| `%s` | %s | %.2f | %.2f | %.2f | %.1f | %.1f | %s | %s | %s |" % (
     mode, name, w, m, c, r / 1024, b / 1e6, ratio(w, cw), ratio(c, cc), ratio(b, cs, "%.3f")))
 EOF
 	done
 done
 echo
-echo "C 1.7.2 is built without zstd: its \`-z\` writes uncompressed pages (hence its size), so \`-z\` times are not like for like."
+echo "C $cver is built without zstd: its \`-z\` writes uncompressed pages (hence its size), so its \`-z\` times are not like for like."
+if [ -n "$czver" ]; then
+	echo "The \`-z\` ratios are against C $czver, which has zstd (Debian sid's, run with its own loader and libraries)."
+else
+	echo "No C makedumpfile with zstd was found (BENCH_C_ZSTD, or sid's in $sid): the \`-z\` ratios are against C $cver."
+fi
 echo "Its \`--num-threads\` is slower than its single thread on this machine, so C runs single-threaded."
 
 # Peak RSS as the input grows.
