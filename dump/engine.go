@@ -172,6 +172,7 @@ type engine struct {
 	m   codec.Method
 	w   *kdumpfile.Writer
 	opt Options
+	ks  *keepSource
 
 	// read failures, coalesced into runs for ReadError
 	bad      uint64
@@ -192,8 +193,19 @@ type engine struct {
 // the returned error then wraps ErrUnreadable and mem.ErrLost.
 // WriteKdump and the split writer both use it.
 func writeKdumpPages(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Method, w *kdumpfile.Writer, opt Options) error {
-	e := &engine{src: src, p: p, m: m, w: w, opt: opt, total: w.Total()}
-	workers := opt.Workers
+	ks := newKeepSource(ctx, p, []*kdumpfile.Writer{w})
+	e := &engine{src: src, p: p, m: m, w: w, opt: opt, ks: ks, total: w.Total()}
+	err := e.run(ctx)
+	if err == nil {
+		err = ks.finish()
+	}
+	return e.close(err)
+}
+
+// run runs the engine over the writer's range, taking the kept pfns from
+// e.ks, and leaves the writer open.
+func (e *engine) run(ctx context.Context) error {
+	workers := e.opt.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -204,7 +216,17 @@ func writeKdumpPages(ctx context.Context, src vmcore.Dump, p *filter.Plan, m cod
 		err = e.runParallel(ctx, workers)
 	}
 	e.flushRun()
-	cerr := w.Close()
+	if err == nil {
+		err = e.ks.err
+	}
+	return err
+}
+
+// close closes the writer after run and returns the dump's error: err
+// (from run), or the writer's, wrapped with ErrUnreadable when pages
+// could not be read.
+func (e *engine) close(err error) error {
+	cerr := e.w.Close()
 	if err != nil {
 		return err
 	}
@@ -217,11 +239,10 @@ func writeKdumpPages(ctx context.Context, src vmcore.Dump, p *filter.Plan, m cod
 // fill puts the next pages of the writer's range from pfn on into b and
 // returns where to continue.
 func (e *engine) fill(b *batch, pfn mem.PFN, end mem.PFN) mem.PFN {
-	keep := e.p.Keep
 	b.n = 0
 	for b.n < batchPages {
-		next, ok := keep.Next(pfn)
-		if !ok || next >= end {
+		next, ok := e.ks.next(pfn, end)
+		if !ok {
 			return end
 		}
 		b.pfns[b.n] = next
