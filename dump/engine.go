@@ -21,13 +21,13 @@ type Options struct {
 	// the engine runs inline on the caller's goroutine, with no other
 	// goroutines or channels: the capture kernel usually has one CPU.
 	Workers int
-	// CyclicBuffer bounds the page buffers in flight, in bytes
-	// (makedumpfile --cyclic-buffer, which takes KiB). 0 means two
-	// batches of 16 pages per worker (128 KiB each with 4 KiB pages);
-	// it is raised to what the workers need to have one batch each in
+	// batches is the number of batches in flight with several
+	// workers; 0 means two per worker (128 KiB each with 4 KiB pages).
+	// It is raised to what the workers need to have one batch each in
 	// flight and one being written. The inline engine (one worker)
-	// always uses one batch.
-	CyclicBuffer int64
+	// always uses one batch. (makedumpfile's --cyclic-buffer is the
+	// bitmap budget: filter.Options.Budget.)
+	batches int
 	// WorkDir is makedumpfile --work-dir: a directory for scratch
 	// files. The kdump engine keeps its bounded state in memory and
 	// does not need one; it is accepted for the command line's sake.
@@ -283,8 +283,8 @@ func (e *engine) runInline(ctx context.Context) error {
 func (e *engine) runParallel(ctx context.Context, workers int) error {
 	ps := e.src.PageSize()
 	nb := 2 * workers
-	if e.opt.CyclicBuffer > 0 {
-		nb = int(min(e.opt.CyclicBuffer/int64(batchPages*ps), 1<<16))
+	if e.opt.batches > 0 {
+		nb = e.opt.batches
 	}
 	nb = max(nb, workers+1)
 	zero := e.p.Level&filter.ExcludeZero != 0

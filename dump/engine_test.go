@@ -111,7 +111,7 @@ func TestEngineWorkersSameBytes(t *testing.T) {
 				var out wbuf
 				var calls int
 				var last uint64
-				opt := Options{Workers: workers, CyclicBuffer: 1, Progress: func(done, total uint64) {
+				opt := Options{Workers: workers, batches: 1, Progress: func(done, total uint64) {
 					calls++
 					if done < last || done > total {
 						t.Errorf("progress %d of %d after %d", done, total, last)

@@ -273,7 +273,7 @@ func (r *runner) create(ctx context.Context) error {
 			level |= inLevel
 		}
 		r.m.debug("dump_level: %d\n", level)
-		p, err := filter.Exclude(ctx, src, level, filter.Options{})
+		p, err := filter.Exclude(ctx, src, level, r.filterOptions())
 		if err != nil {
 			return err
 		}
