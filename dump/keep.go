@@ -33,8 +33,11 @@ func newKeepSource(ctx context.Context, p *filter.Plan, outs []*kdumpfile.Writer
 	if p.Cyclic == nil {
 		return &keepSource{keep: p.Keep, end: p.MaxPFN}
 	}
-	return &keepSource{ctx: ctx, it: p.Cyclic.Iter(), outs: outs}
+	return &keepSource{ctx: ctx, it: p.Cyclic.Iter(), outs: outs, onWindow: testWindowHook}
 }
+
+// testWindowHook, set by tests, sees each window a cyclic dump walks.
+var testWindowHook func(filter.Window)
 
 // next returns the first kept pfn in [pfn, end), moving on through the
 // windows as needed. pfn never goes back below the current window.
