@@ -29,6 +29,10 @@ type Cycles struct {
 	workers int
 	kept    []uint16 // kept pages per chunk
 	total   uint64
+	// pool holds the scanners (translators, struct-page buffers) every
+	// window of every pass reuses. Passes run one at a time: an
+	// iterator must not be advanced while another one is.
+	pool []*scanner
 }
 
 // Windows returns how many windows a pass has.
@@ -66,7 +70,9 @@ type Window struct {
 
 // WindowIter walks the windows of a cyclic plan in pfn order, classifying
 // each one when asked for it. Only the current window's keep map and the
-// runs carried into the next window are held.
+// runs carried into the next window are held. Iterators of one plan share
+// its scanners: several may exist, but only one may be advanced at a
+// time (the next pass starts when the last one is done with).
 type WindowIter struct {
 	c      *Cycles
 	lo     mem.PFN
@@ -98,7 +104,7 @@ func (it *WindowIter) Next(ctx context.Context) (Window, bool, error) {
 	}
 	it.carry = it.carry[:k]
 	r := &rangeScan{k: c.k, ram: c.ram, level: c.level, maxPFN: c.maxPFN, workers: c.workers,
-		keep: keep, base: lo, lo: lo, hi: hi, resume: it.resume}
+		keep: keep, base: lo, lo: lo, hi: hi, resume: it.resume, pool: &c.pool}
 	if err := r.run(ctx); err != nil {
 		return Window{}, false, fmt.Errorf("filter: pfns [%#x, %#x): %w", uint64(lo), uint64(hi), err)
 	}

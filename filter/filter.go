@@ -219,9 +219,31 @@ type rangeScan struct {
 	// budget, when positive, is the most chunks keep may hold memory
 	// for: past it the scan stops and run returns errOverBudget.
 	budget int
+	// pool, if set, holds scanners to reuse (and keeps the ones run
+	// makes): the windows of a cyclic pass use the same translators
+	// and struct-page buffers rather than making new ones each.
+	pool *[]*scanner
 
 	counts   Counts
 	overflow []excl // excluded pfns at or past hi, clipped to maxPFN
+}
+
+// scanner returns worker w's scanner, from the pool when there is one.
+func (r *rangeScan) scanner(w, workers int) *scanner {
+	if r.pool != nil && w < len(*r.pool) {
+		s := (*r.pool)[w]
+		s.counts = Counts{}
+		return s
+	}
+	x := r.k.x
+	if workers > 1 {
+		x = x.Clone() // its caches are not safe for concurrent use
+	}
+	s := &scanner{k: r.k, x: x, ram: r.ram, level: r.level}
+	if r.pool != nil {
+		*r.pool = append(*r.pool, s)
+	}
+	return s
 }
 
 // errOverBudget stops a one-pass scan whose keep map outgrew its
@@ -265,13 +287,9 @@ func (r *rangeScan) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
+		s := r.scanner(w, workers)
 		go func() {
 			defer wg.Done()
-			x := k.x
-			if workers > 1 {
-				x = x.Clone() // its caches are not safe for concurrent use
-			}
-			s := &scanner{k: k, x: x, ram: r.ram, level: r.level}
 			var hi mem.PFN
 			s.emit = func(e excl) {
 				end := min(e.end, r.maxPFN)

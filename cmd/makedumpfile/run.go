@@ -277,6 +277,9 @@ func (r *runner) create(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if p.Cyclic != nil {
+			r.m.debug("cyclic: the keep map is over the budget; %d windows of %d pages, mem_map walked twice\n", p.Cyclic.Windows(), p.Cyclic.Window)
+		}
 		r.progress.finish(stepHoles, false)
 		r.progress.finish(stepExclude, false)
 		r.progress.begin()
