@@ -155,6 +155,10 @@ func TestCorpusCyclicEqualsOnePass(t *testing.T) {
 			// Without ForceCyclic: a budget of one chunk is outgrown at
 			// -d 31 (its mixed chunks are tens), the flat map's fits.
 			ctx := context.Background()
+			ref, err := Exclude(ctx, d, 31, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, b := range []struct {
 				budget int64
 				cyclic bool
@@ -165,6 +169,11 @@ func TestCorpusCyclicEqualsOnePass(t *testing.T) {
 				}
 				if (p.Cyclic != nil) != b.cyclic {
 					t.Errorf("-d 31, budget %d: cyclic %v, want %v", b.budget, p.Cyclic != nil, b.cyclic)
+				}
+				// The one pass given up for the cyclic plan leaves
+				// nothing in its counts.
+				if p.Counts != ref.Counts || p.Kept() != ref.Kept() {
+					t.Errorf("-d 31, budget %d: counts %+v (%d kept), want %+v (%d)", b.budget, p.Counts, p.Kept(), ref.Counts, ref.Kept())
 				}
 			}
 			for _, tc := range []struct {
