@@ -14,9 +14,11 @@
 //
 // WriteKdump and WriteKdumpFlat are the With forms with the zero
 // Options. Options.Workers is makedumpfile's --num-threads (0: one per
-// CPU), Options.CyclicBuffer its --cyclic-buffer in bytes,
-// Options.Progress is called after each batch with pages done and total,
-// and Options.ReadError once per run of pages the input could not give.
+// CPU), Options.Progress is called after each batch with pages done and
+// total, and Options.ReadError once per run of pages the input could not
+// give. makedumpfile's --cyclic-buffer is the plan's budget
+// (filter.Options.Budget): the writers take one-pass and cyclic plans
+// alike.
 //
 // # The engine
 //
@@ -26,8 +28,8 @@
 // booted with nr_cpus=1. With N workers, N goroutines take batches from
 // a queue and the caller's goroutine writes them back in pfn order, so
 // the output is byte for byte the inline engine's. Batches and their
-// buffers are allocated once per dump (two per worker by default,
-// CyclicBuffer can raise that) and reused; each worker has one
+// buffers are allocated once per dump (two per worker) and reused;
+// each worker has one
 // codec.Encoder and one scratch page, so the page loop does not
 // allocate. Runs of consecutive pfns are read with one read where the
 // dump supports it (vmcore's ELF ReadPages), and a compressed page is
@@ -59,4 +61,20 @@
 // whose pages are mostly excluded, costs a few hundred KiB of chunk and
 // rank tables rather than 32 MiB per bitmap. The kdump writer writes the
 // bitmaps through its data buffer. docs/bench.md has the numbers.
+//
+// A machine whose keep map would still be too large (many TiB at -d 31,
+// kernel pages in every chunk) gets a cyclic plan (filter.Plan.Cyclic),
+// as in makedumpfile's cyclic mode: the writers then take the kept pfns
+// window by window, each window classified again as the engine reaches
+// it (mem_map's second walk; the first, in filter.Exclude, counted the
+// pages so the descriptor table could be placed), and write its part of
+// the 2nd bitmap into every output as it comes. Only one window's keep
+// map is held. The output is byte for byte the one-pass output: single
+// file, flattened (the bitmap records come out of offset order, which
+// the stream allows) and --split (all members are opened first, each
+// window's bitmap goes to all of them, and the pages to the member whose
+// range holds them; the members are closed, and checked whole, at the
+// end). ELF output (-E) needs the whole keep map (its program headers
+// depend on every excluded run) and refuses a cyclic plan
+// (ErrCyclicELF): plan it with no budget.
 package dump

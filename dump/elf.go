@@ -37,6 +37,10 @@ type ELFOptions struct {
 	PlainAboveMaxPFN bool
 }
 
+// ErrCyclicELF is returned for ELF output of a cyclic plan: ELF output
+// needs the whole keep map (plan it with filter.Options.Budget 0).
+var ErrCyclicELF = errors.New("ELF output needs a one-pass plan, not a cyclic one")
+
 // ELFLayout plans src filtered by p as makedumpfile -E lays it out.
 //
 // When p.Level has filter.ExcludeZero it first reads every kept page and
@@ -55,6 +59,9 @@ type ELFOptions struct {
 // instead. ELFLayout does the same by default, so the output is the C
 // tool's byte for byte; opt.PlainAboveMaxPFN picks the sane rule.
 func ELFLayout(ctx context.Context, src vmcore.Dump, p *filter.Plan, opt ELFOptions) (*elfcore.Layout, error) {
+	if p.Cyclic != nil {
+		return nil, ErrCyclicELF
+	}
 	in, ok := src.(elfInput)
 	if !ok {
 		return nil, fmt.Errorf("%s input: %w", src.Format(), ErrNeedELFInput)

@@ -21,13 +21,13 @@ type Options struct {
 	// the engine runs inline on the caller's goroutine, with no other
 	// goroutines or channels: the capture kernel usually has one CPU.
 	Workers int
-	// CyclicBuffer bounds the page buffers in flight, in bytes
-	// (makedumpfile --cyclic-buffer, which takes KiB). 0 means two
-	// batches of 16 pages per worker (128 KiB each with 4 KiB pages);
-	// it is raised to what the workers need to have one batch each in
+	// batches is the number of batches in flight with several
+	// workers; 0 means two per worker (128 KiB each with 4 KiB pages).
+	// It is raised to what the workers need to have one batch each in
 	// flight and one being written. The inline engine (one worker)
-	// always uses one batch.
-	CyclicBuffer int64
+	// always uses one batch. (makedumpfile's --cyclic-buffer is the
+	// bitmap budget: filter.Options.Budget.)
+	batches int
 	// WorkDir is makedumpfile --work-dir: a directory for scratch
 	// files. The kdump engine keeps its bounded state in memory and
 	// does not need one; it is accepted for the command line's sake.
@@ -172,6 +172,7 @@ type engine struct {
 	m   codec.Method
 	w   *kdumpfile.Writer
 	opt Options
+	ks  *keepSource
 
 	// read failures, coalesced into runs for ReadError
 	bad      uint64
@@ -192,8 +193,19 @@ type engine struct {
 // the returned error then wraps ErrUnreadable and mem.ErrLost.
 // WriteKdump and the split writer both use it.
 func writeKdumpPages(ctx context.Context, src vmcore.Dump, p *filter.Plan, m codec.Method, w *kdumpfile.Writer, opt Options) error {
-	e := &engine{src: src, p: p, m: m, w: w, opt: opt, total: w.Total()}
-	workers := opt.Workers
+	ks := newKeepSource(ctx, p, []*kdumpfile.Writer{w})
+	e := &engine{src: src, p: p, m: m, w: w, opt: opt, ks: ks, total: w.Total()}
+	err := e.run(ctx)
+	if err == nil {
+		err = ks.finish()
+	}
+	return e.close(err)
+}
+
+// run runs the engine over the writer's range, taking the kept pfns from
+// e.ks, and leaves the writer open.
+func (e *engine) run(ctx context.Context) error {
+	workers := e.opt.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -204,7 +216,17 @@ func writeKdumpPages(ctx context.Context, src vmcore.Dump, p *filter.Plan, m cod
 		err = e.runParallel(ctx, workers)
 	}
 	e.flushRun()
-	cerr := w.Close()
+	if err == nil {
+		err = e.ks.err
+	}
+	return err
+}
+
+// close closes the writer after run and returns the dump's error: err
+// (from run), or the writer's, wrapped with ErrUnreadable when pages
+// could not be read.
+func (e *engine) close(err error) error {
+	cerr := e.w.Close()
 	if err != nil {
 		return err
 	}
@@ -217,11 +239,10 @@ func writeKdumpPages(ctx context.Context, src vmcore.Dump, p *filter.Plan, m cod
 // fill puts the next pages of the writer's range from pfn on into b and
 // returns where to continue.
 func (e *engine) fill(b *batch, pfn mem.PFN, end mem.PFN) mem.PFN {
-	keep := e.p.Keep
 	b.n = 0
 	for b.n < batchPages {
-		next, ok := keep.Next(pfn)
-		if !ok || next >= end {
+		next, ok := e.ks.next(pfn, end)
+		if !ok {
 			return end
 		}
 		b.pfns[b.n] = next
@@ -262,8 +283,8 @@ func (e *engine) runInline(ctx context.Context) error {
 func (e *engine) runParallel(ctx context.Context, workers int) error {
 	ps := e.src.PageSize()
 	nb := 2 * workers
-	if e.opt.CyclicBuffer > 0 {
-		nb = int(min(e.opt.CyclicBuffer/int64(batchPages*ps), 1<<16))
+	if e.opt.batches > 0 {
+		nb = e.opt.batches
 	}
 	nb = max(nb, workers+1)
 	zero := e.p.Level&filter.ExcludeZero != 0

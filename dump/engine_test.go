@@ -111,7 +111,7 @@ func TestEngineWorkersSameBytes(t *testing.T) {
 				var out wbuf
 				var calls int
 				var last uint64
-				opt := Options{Workers: workers, CyclicBuffer: 1, Progress: func(done, total uint64) {
+				opt := Options{Workers: workers, batches: 1, Progress: func(done, total uint64) {
 					calls++
 					if done < last || done > total {
 						t.Errorf("progress %d of %d after %d", done, total, last)
@@ -444,5 +444,37 @@ func BenchmarkCorpusEngine(b *testing.B) {
 				b.ReportMetric(float64(out.n), "bytes")
 			})
 		}
+	}
+}
+
+// BenchmarkCorpusCyclic is a whole -d 31 -l dump of the 4 GiB corpus
+// (plan and copy, one worker, as in a capture kernel) in one pass and in
+// cycles: with windows of one chunk (a 4 KiB budget, 40 windows) and of
+// sixteen (a 64 KiB budget, 3 windows). The cyclic runs walk mem_map
+// twice; the difference is the cost of the second walk and the windows.
+func BenchmarkCorpusCyclic(b *testing.B) {
+	src := benchCorpus(b)
+	for _, bc := range []struct {
+		name   string
+		budget int64
+		force  bool
+	}{{"onepass", 0, false}, {"cyclic-4KiB", 4 << 10, true}, {"cyclic-64KiB", 64 << 10, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var out discardWriterAt
+			for i := 0; i < b.N; i++ {
+				p, err := filter.Exclude(context.Background(), src, 31, filter.Options{Workers: 1, Budget: bc.budget, ForceCyclic: bc.force})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if (p.Cyclic != nil) != bc.force {
+					b.Fatalf("cyclic: %v", p.Cyclic != nil)
+				}
+				out = discardWriterAt{}
+				if err := WriteKdumpWith(context.Background(), src, p, codec.LZO, &out, Options{Workers: 1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(out.n), "bytes")
+		})
 	}
 }

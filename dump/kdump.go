@@ -22,6 +22,7 @@ func KdumpConfig(src vmcore.Dump, p *filter.Plan, m codec.Method) (kdumpfile.Wri
 		MaxPFN:      p.MaxPFN,
 		RAM:         src.RAM(),
 		Keep:        p.Keep,
+		Kept:        p.Kept(),
 		Compression: m,
 		DumpLevel:   int(p.Level),
 		NrCPUs:      elfcore.CountCPUs(src.Notes()),

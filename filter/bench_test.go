@@ -38,4 +38,13 @@ func BenchmarkExclude4GiB(b *testing.B) {
 			b.ReportMetric(float64(pages), "pages")
 		})
 	}
+	// The counting pass of a cyclic plan, windows of one chunk.
+	b.Run("cyclic-count-1cpu", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			p, err := Exclude(context.Background(), d, MaxLevel, Options{Workers: 1, Budget: 4 << 10, ForceCyclic: true})
+			if err != nil || p.Cyclic == nil {
+				b.Fatal(err, p.Cyclic)
+			}
+		}
+	})
 }

@@ -7,4 +7,12 @@
 //
 // It computes a plan and moves no page data; zero pages, which need the
 // page contents, are left to the writer (or to ExcludeZero).
+//
+// A plan normally holds the keep map of the whole machine (Plan.Keep),
+// which costs 4 KiB per 128 MiB chunk where kept and excluded pages mix.
+// When that would exceed Options.Budget (makedumpfile's --cyclic-buffer),
+// the plan is cyclic (Plan.Cyclic): it holds the counts, two bytes per
+// chunk, and gives the keep map a window of pfns at a time
+// (Cycles.Iter), classifying mem_map again for each window; the windows
+// joined are the one-pass keep map bit for bit.
 package filter

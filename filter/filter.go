@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kdumpkit/kdumpkit/kernel"
 	"github.com/kdumpkit/kdumpkit/mem"
@@ -31,6 +32,18 @@ type Plan struct {
 	Scanned bool
 	// Layout is the struct page layout used, nil when not scanned.
 	Layout *kernel.PageLayout
+	// Cyclic is set, and Keep nil, when the keep map would not fit
+	// Options.Budget: the plan is then walked a window at a time.
+	Cyclic *Cycles
+}
+
+// Kept returns the number of pages the plan keeps (before zero pages
+// are dropped): the size of a kdump file's descriptor table.
+func (p *Plan) Kept() uint64 {
+	if p.Cyclic != nil {
+		return p.Cyclic.Total()
+	}
+	return p.Keep.Count()
 }
 
 // Options tune Exclude.
@@ -38,6 +51,21 @@ type Options struct {
 	// Workers is how many sections are classified at once; 0 means
 	// GOMAXPROCS.
 	Workers int
+	// Budget bounds the memory of the keep map, in bytes: makedumpfile's
+	// --cyclic-buffer (which it gives in KiB). 0 means no bound: one
+	// pass, one keep map for the whole machine. When the bits of the
+	// whole machine (MaxPFN/8 bytes) fit, the plan is one pass.
+	// Otherwise the one pass is tried, and if its keep map comes to hold
+	// more than Budget bytes of mixed chunks (the chunks where kept and
+	// excluded pages meet, the only ones that cost memory), it is
+	// dropped and the plan is cyclic: windows of Budget*8 pfns (rounded
+	// down to whole chunks of mem.ChunkPFNs, at least one chunk, so a
+	// budget under 4 KiB acts as 4 KiB), walked once here to count and
+	// again by the writer. AutoBudget gives makedumpfile's default.
+	Budget int64
+	// ForceCyclic plans cyclically whatever Budget says (windows as
+	// Budget sets them): for tests and benchmarks of the cyclic mode.
+	ForceCyclic bool
 }
 
 // ErrNeedVMCOREINFO is wrapped when a level above 1 is asked of a dump
@@ -79,10 +107,35 @@ func Exclude(ctx context.Context, d vmcore.Dump, level Level, opt Options) (*Pla
 		return p, nil
 	}
 	p.Scanned, p.Layout = true, k.layout
-	if err := scanAll(ctx, k, d.RAM(), level, p, opt.Workers); err != nil {
+	r := &rangeScan{k: k, ram: d.RAM(), level: level, maxPFN: p.MaxPFN, workers: opt.Workers,
+		keep: p.Keep, lo: 0, hi: p.MaxPFN}
+	if opt.Budget > 0 && (uint64(p.MaxPFN)+7)/8 > uint64(opt.Budget) {
+		r.budget = int(max(opt.Budget/(mem.ChunkPFNs/8), 1))
+	}
+	if opt.ForceCyclic {
+		return excludeCyclic(ctx, d, k, p, opt)
+	}
+	err := r.run(ctx)
+	if err == errOverBudget {
+		return excludeCyclic(ctx, d, k, p, opt)
+	}
+	if err != nil {
 		return nil, err
 	}
+	p.Counts.merge(&r.counts)
 	p.Keep.Freeze()
+	return p, nil
+}
+
+// excludeCyclic turns p into a cyclic plan and counts it.
+func excludeCyclic(ctx context.Context, d vmcore.Dump, k *kernelView, p *Plan, opt Options) (*Plan, error) {
+	win := max(mem.PFN(opt.Budget)*8/mem.ChunkPFNs*mem.ChunkPFNs, mem.ChunkPFNs)
+	p.Keep = nil
+	p.Cyclic = &Cycles{k: k, ram: d.RAM(), stored: d.Stored(), level: p.Level, maxPFN: p.MaxPFN,
+		Window: win, workers: opt.Workers}
+	if err := p.Cyclic.countPass(ctx, p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -136,21 +189,74 @@ type excl struct {
 	class      Class
 }
 
-// scanAll classifies every section in parallel and clears the excluded
-// pages from p.Keep as it goes, counting them in p.Counts. Work goes out
-// in units of whole bitmap chunks (one section, or the sections of one
-// chunk when sections are smaller), so each worker changes chunks no
+// rangeScan is one classification of the pfns [lo, hi): the whole
+// machine in one pass (lo 0, hi MaxPFN), or one window of a cyclic plan.
+// It classifies the sections in parallel and clears the excluded pages
+// from keep as it goes, counting them. Work goes out in units of whole
+// bitmap chunks (one section, or the sections of one chunk when sections
+// are smaller), clipped to [lo, hi), so each worker changes chunks no
 // other worker touches, and it compacts them when its unit is done: a
 // chunk whose pages were all excluded (free memory, mostly) holds no
 // memory afterwards. The rare run that reaches past its unit (a corrupt
-// free-page order) is kept aside and cleared at the end. Nothing
-// proportional to the number of excluded runs is held.
-func scanAll(ctx context.Context, k *kernelView, ram *mem.Bitmap, level Level, p *Plan, workers int) error {
+// free-page order) is kept aside and cleared at the end, or handed back
+// in overflow when it reaches past hi. Nothing proportional to the
+// number of excluded runs is held.
+type rangeScan struct {
+	k       *kernelView
+	ram     *mem.Bitmap
+	level   Level
+	maxPFN  mem.PFN
+	workers int
+	// keep's bit i is pfn base+i; base is a multiple of mem.ChunkPFNs
+	// and keep covers at least [lo, hi).
+	keep   *mem.Bitmap
+	base   mem.PFN
+	lo, hi mem.PFN
+	// resume is where the scan of the section holding lo goes on when
+	// lo is inside a section (a run of the previous window skipped
+	// pages past lo); 0 means at lo. After run it is the same for hi.
+	resume mem.PFN
+	// budget, when positive, is the most chunks keep may hold memory
+	// for: past it the scan stops and run returns errOverBudget.
+	budget int
+	// pool, if set, holds scanners to reuse (and keeps the ones run
+	// makes): the windows of a cyclic pass use the same translators
+	// and struct-page buffers rather than making new ones each.
+	pool *[]*scanner
+
+	counts   Counts
+	overflow []excl // excluded pfns at or past hi, clipped to maxPFN
+}
+
+// scanner returns worker w's scanner, from the pool when there is one.
+func (r *rangeScan) scanner(w, workers int) *scanner {
+	if r.pool != nil && w < len(*r.pool) {
+		s := (*r.pool)[w]
+		s.counts = Counts{}
+		return s
+	}
+	x := r.k.x
+	if workers > 1 {
+		x = x.Clone() // its caches are not safe for concurrent use
+	}
+	s := &scanner{k: r.k, x: x, ram: r.ram, level: r.level}
+	if r.pool != nil {
+		*r.pool = append(*r.pool, s)
+	}
+	return s
+}
+
+// errOverBudget stops a one-pass scan whose keep map outgrew its
+// budget; Exclude then plans cyclically.
+var errOverBudget = errors.New("keep map over budget")
+
+func (r *rangeScan) run(ctx context.Context) error {
+	k := r.k
+	workers := r.workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	pps := k.memmap.PagesPerSection
-	nsec := (uint64(p.MaxPFN) + pps - 1) / pps
 	perUnit := uint64(1) // sections per unit of work
 	switch {
 	case pps%mem.ChunkPFNs == 0:
@@ -160,33 +266,38 @@ func scanAll(ctx context.Context, k *kernelView, ram *mem.Bitmap, level Level, p
 		// Sections would share chunks; classify one at a time.
 		workers = 1
 	}
-	nunit := (nsec + perUnit - 1) / perUnit
-	errs := make([]error, nunit)
+	nsec := (uint64(r.maxPFN) + pps - 1) / pps
+	unitPFNs := perUnit * pps
+	firstUnit := uint64(r.lo) / unitPFNs
+	endUnit := (uint64(r.hi) + unitPFNs - 1) / unitPFNs
+	if r.lo >= r.hi {
+		return nil
+	}
+	errs := make([]error, endUnit-firstUnit)
 	var (
 		mu       sync.Mutex
 		overflow []excl
 		counts   Counts
+		private  atomic.Int64
+		over     atomic.Bool
+		resumeHi mem.PFN
 	)
-	keep := p.Keep
+	keep, base := r.keep, r.base
 	next := make(chan uint64)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
+		s := r.scanner(w, workers)
 		go func() {
 			defer wg.Done()
-			x := k.x
-			if workers > 1 {
-				x = x.Clone() // its caches are not safe for concurrent use
-			}
-			s := &scanner{k: k, x: x, ram: ram, level: level}
 			var hi mem.PFN
 			s.emit = func(e excl) {
-				end := min(e.end, p.MaxPFN)
+				end := min(e.end, r.maxPFN)
 				if e.start >= end {
 					return
 				}
 				s.counts.add(e.class, uint64(end-e.start))
-				keep.ClearRange(e.start, min(end, hi))
+				keep.ClearRange(e.start-base, min(end, hi)-base)
 				if end > hi {
 					mu.Lock()
 					overflow = append(overflow, excl{hi, end, e.class})
@@ -196,22 +307,38 @@ func scanAll(ctx context.Context, k *kernelView, ram *mem.Bitmap, level Level, p
 			for u := range next {
 				first := u * perUnit
 				last := min(first+perUnit, nsec)
-				lo := mem.PFN(first * pps)
-				hi = min(mem.PFN(last*pps), p.MaxPFN)
-				for sec := first; sec < last && errs[u] == nil; sec++ {
-					if k.memmap.Sections[sec] != 0 {
-						errs[u] = s.section(sec, p.MaxPFN)
+				lo := max(mem.PFN(first*pps), r.lo)
+				hi = min(mem.PFN(last*pps), r.hi)
+				for sec := first; sec < last && errs[u-firstUnit] == nil; sec++ {
+					if k.memmap.Sections[sec] == 0 {
+						continue
+					}
+					from := max(sec*pps, uint64(lo))
+					to := min((sec+1)*pps, uint64(hi))
+					if from >= to {
+						continue
+					}
+					if from == uint64(r.lo) && r.resume > r.lo {
+						from = uint64(r.resume)
+					}
+					nx, err := s.section(sec, from, to)
+					errs[u-firstUnit] = err
+					if to == uint64(r.hi) && to < min((sec+1)*pps, uint64(r.maxPFN)) {
+						resumeHi = mem.PFN(nx) // one section holds hi: one writer
 					}
 				}
-				keep.Compact(lo, hi)
+				keep.Compact(lo-base, hi-base)
+				if r.budget > 0 && private.Add(int64(keep.PrivateIn(lo-base, hi-base))) > int64(r.budget) {
+					over.Store(true)
+				}
 			}
 			mu.Lock()
 			counts.merge(&s.counts)
 			mu.Unlock()
 		}()
 	}
-	for u := uint64(0); u < nunit; u++ {
-		if ctx.Err() != nil {
+	for u := firstUnit; u < endUnit; u++ {
+		if ctx.Err() != nil || over.Load() {
 			break
 		}
 		if hasSection(k.memmap.Sections[u*perUnit : min((u+1)*perUnit, nsec)]) {
@@ -228,10 +355,17 @@ func scanAll(ctx context.Context, k *kernelView, ram *mem.Bitmap, level Level, p
 			return err
 		}
 	}
-	for _, e := range overflow {
-		keep.ClearRange(e.start, e.end)
+	if over.Load() {
+		return errOverBudget
 	}
-	p.Counts.merge(&counts)
+	for _, e := range overflow {
+		keep.ClearRange(e.start-base, min(e.end, r.hi)-base)
+		if e.end > r.hi {
+			r.overflow = append(r.overflow, excl{max(e.start, r.hi), e.end, e.class})
+		}
+	}
+	r.counts.merge(&counts)
+	r.resume = resumeHi
 	return nil
 }
 
@@ -293,20 +427,25 @@ func (s *scanner) readVirt(b []byte, va uint64) error {
 	return nil
 }
 
-// section classifies the pages of one memory section and hands the
-// excluded runs to s.emit.
-func (s *scanner) section(sec uint64, maxPFN mem.PFN) error {
+// section classifies the pages [from, to) of one memory section and
+// hands the excluded runs to s.emit. It returns the pfn the scan would go
+// on at (past to when a run reaches beyond it), so a window that ends
+// inside the section can be continued exactly where the one pass would
+// go on. to is the section's end (clamped to max_mapnr) or a multiple of
+// pgmmCached: stopping there reads struct pages as the one pass does.
+func (s *scanner) section(sec, from, to uint64) (uint64, error) {
 	l := s.k.layout
 	sz := l.Size
 	pps := s.k.memmap.PagesPerSection
 	start := sec * pps
-	end := min(start+pps, uint64(maxPFN))
+	end := to
 	base := s.k.memmap.Sections[sec]
 	if need := int(sz * pgmmCached); len(s.buf) < need {
 		s.buf = make([]byte, need)
 	}
 	winStart, winEnd := ^uint64(0), uint64(0) // pfns cached in buf: [winStart, winEnd)
-	for pfn := start; pfn < end; pfn++ {
+	pfn := from
+	for ; pfn < end; pfn++ {
 		if !s.ram.Test(mem.PFN(pfn)) {
 			continue
 		}
@@ -316,7 +455,7 @@ func (s *scanner) section(sec uint64, maxPFN mem.PFN) error {
 			n := min(pgmmCached-idx, end-pfn)
 			b := s.buf[idx*sz : (idx+n)*sz]
 			if err := s.readVirt(b, base+(pfn-start)*sz); err != nil {
-				return fmt.Errorf("filter: read struct pages of pfn %#x..%#x at %#x: %w", pfn, pfn+n, base+(pfn-start)*sz, err)
+				return pfn, fmt.Errorf("filter: read struct pages of pfn %#x..%#x at %#x: %w", pfn, pfn+n, base+(pfn-start)*sz, err)
 			}
 			winStart, winEnd = pfn, pfn+n
 		}
@@ -372,7 +511,7 @@ func (s *scanner) section(sec uint64, maxPFN mem.PFN) error {
 		s.emit(excl{mem.PFN(pfn), mem.PFN(pfn + n), class})
 		pfn += n - 1
 	}
-	return nil
+	return pfn, nil
 }
 
 func le64(b []byte) uint64 {

@@ -3,6 +3,7 @@ package filter
 import (
 	"bytes"
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ const zeroChunk = mem.ChunkPFNs
 // it (the dump engine records it as lost and goes on), rather than one
 // bad page stopping the whole dump here.
 func DropZeroPages(ctx context.Context, d vmcore.Dump, p *Plan, workers int) error {
+	if p.Cyclic != nil {
+		return errors.New("filter: zero pages of a cyclic plan: its keep map is not held (plan with Options.Budget 0)")
+	}
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}

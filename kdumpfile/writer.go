@@ -22,7 +22,14 @@ type WriterConfig struct {
 	// RAM is the 1st bitmap (pages that exist), Keep the 2nd (pages
 	// that will be written, zero pages included). Keep must be frozen:
 	// its count sizes the descriptor table.
-	RAM, Keep *mem.Bitmap
+	//
+	// Keep may be nil for a machine whose keep map is not held whole
+	// (a cyclic plan): Kept then says how many bits it has (and
+	// KeptInRange how many of them lie in [Start, End) for a split
+	// member), and the caller hands the 2nd bitmap to WriteKeep a
+	// window at a time, in any order, before or after the pages.
+	RAM, Keep         *mem.Bitmap
+	Kept, KeptInRange uint64
 	// Utsname is init_uts_ns.name, 6×65 bytes.
 	Utsname [390]byte
 	// CrashTime is VMCOREINFO's CRASHTIME (0 if absent); tv_usec stays 0.
@@ -81,6 +88,10 @@ type Writer struct {
 	started    bool
 	closed     bool
 
+	keepOff        int64  // file offset of the 2nd bitmap
+	keepBytes      int64  // its size (without the padding)
+	keepWritten    int64  // bytes WriteKeep wrote
+	keepBuf        []byte // WriteKeep's, allocated on first use
 	pdBuf, dataBuf []byte
 	pdBufOff       int64
 	dataBufOff     int64
@@ -107,8 +118,11 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 	if B < MinBlockSize || B > MaxBlockSize || B&(B-1) != 0 {
 		return nil, fmt.Errorf("kdump writer: page size %d is not a power of two in [%d, %d]", B, MinBlockSize, MaxBlockSize)
 	}
-	if cfg.RAM == nil || cfg.Keep == nil || cfg.RAM.Len() < cfg.MaxPFN || cfg.Keep.Len() < cfg.MaxPFN {
+	if cfg.RAM == nil || cfg.RAM.Len() < cfg.MaxPFN || cfg.Keep != nil && cfg.Keep.Len() < cfg.MaxPFN {
 		return nil, errors.New("kdump writer: bitmaps shorter than MaxPFN")
+	}
+	if cfg.Keep == nil && (cfg.Kept > uint64(cfg.MaxPFN) || cfg.KeptInRange > cfg.Kept) {
+		return nil, fmt.Errorf("kdump writer: %d pages kept (%d in range) of %d", cfg.Kept, cfg.KeptInRange, uint64(cfg.MaxPFN))
 	}
 	if cfg.Status&(codecBits|StatusIncomplete) != 0 {
 		return nil, fmt.Errorf("kdump writer: status %#x names a compression method or the incomplete bit", cfg.Status)
@@ -179,13 +193,23 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 		if err := writeBitmap(w, cfg.RAM, bitmapBytes, bitmapOff, buf); err != nil {
 			return nil, fmt.Errorf("kdump writer: 1st bitmap: %w", err)
 		}
-		if err := writeBitmap(w, cfg.Keep, bitmapBytes, bitmapOff+bitmapHalf, buf); err != nil {
-			return nil, fmt.Errorf("kdump writer: 2nd bitmap: %w", err)
+		if cfg.Keep != nil {
+			if err := writeBitmap(w, cfg.Keep, bitmapBytes, bitmapOff+bitmapHalf, buf); err != nil {
+				return nil, fmt.Errorf("kdump writer: 2nd bitmap: %w", err)
+			}
 		}
 	}
-	wr := &Writer{w: w, cfg: cfg, start: start, end: end, total: cfg.Keep.Rank(cfg.MaxPFN),
-		dataBuf: dataBuf, pdBuf: make([]byte, 0, pdChunk)}
-	wr.want = cfg.Keep.Rank(end) - cfg.Keep.Rank(start)
+	wr := &Writer{w: w, cfg: cfg, start: start, end: end, dataBuf: dataBuf, pdBuf: make([]byte, 0, pdChunk),
+		keepOff: bitmapOff + bitmapHalf, keepBytes: bitmapBytes}
+	if cfg.Keep != nil {
+		wr.total = cfg.Keep.Rank(cfg.MaxPFN)
+		wr.want = cfg.Keep.Rank(end) - cfg.Keep.Rank(start)
+	} else {
+		wr.total, wr.want = cfg.Kept, cfg.Kept
+		if cfg.Split {
+			wr.want = cfg.KeptInRange
+		}
+	}
 	wr.pdOff = bitmapOff + 2*bitmapHalf
 	wr.dataOff = wr.pdOff + int64(wr.total)*PageDescSize
 	wr.pdBufOff, wr.dataBufOff = wr.pdOff, wr.dataOff
@@ -210,6 +234,35 @@ func writeBitmap(w io.WriterAt, m *mem.Bitmap, n, off int64, buf []byte) error {
 		}
 		done += int64(len(b))
 	}
+	return nil
+}
+
+// keepWriteChunk is WriteKeep's buffer: a window's bitmap goes out in
+// writes of this size.
+const keepWriteChunk = 32 << 10
+
+// WriteKeep writes the 2nd bitmap's bits of the pfns [lo, lo+keep.Len())
+// (keep's bit i is pfn lo+i) for a writer made without cfg.Keep. lo must
+// be a multiple of 8 and the window must end on a multiple of 8 or at
+// MaxPFN, so windows fill whole bytes. Every window must be written once:
+// Close marks the file incomplete when fewer bytes of the 2nd bitmap than
+// it has were written.
+func (w *Writer) WriteKeep(lo mem.PFN, keep *mem.Bitmap) error {
+	if w.cfg.Keep != nil {
+		return errors.New("kdump writer: WriteKeep with a whole 2nd bitmap")
+	}
+	hi := lo + keep.Len()
+	if lo%8 != 0 || hi > w.cfg.MaxPFN || hi%8 != 0 && hi != w.cfg.MaxPFN {
+		return fmt.Errorf("kdump writer: 2nd bitmap window [%#x, %#x) does not fill whole bytes of [0, %#x)", uint64(lo), uint64(hi), uint64(w.cfg.MaxPFN))
+	}
+	if w.keepBuf == nil {
+		w.keepBuf = make([]byte, keepWriteChunk)
+	}
+	n := keep.ByteLen()
+	if err := writeBitmap(w.w, keep, n, w.keepOff+int64(lo/8), w.keepBuf[:min(n, keepWriteChunk)]); err != nil {
+		return fmt.Errorf("kdump writer: 2nd bitmap of pfns [%#x, %#x): %w", uint64(lo), uint64(hi), err)
+	}
+	w.keepWritten += n
 	return nil
 }
 
@@ -240,7 +293,7 @@ func (w *Writer) next(pfn mem.PFN) error {
 	if pfn < w.start || pfn >= w.end {
 		return fmt.Errorf("kdump writer: pfn %#x is outside [%#x, %#x)", uint64(pfn), uint64(w.start), uint64(w.end))
 	}
-	if !w.cfg.Keep.Test(pfn) {
+	if w.cfg.Keep != nil && !w.cfg.Keep.Test(pfn) {
 		return fmt.Errorf("kdump writer: pfn %#x is not in the 2nd bitmap", uint64(pfn))
 	}
 	w.last, w.started = pfn, true
@@ -374,6 +427,9 @@ func (w *Writer) Close() error {
 	w.closed = true
 	if w.err == nil {
 		w.flush()
+	}
+	if w.err == nil && w.cfg.Keep == nil && w.keepWritten < w.keepBytes {
+		w.err = fmt.Errorf("kdump writer: %d of %d bytes of the 2nd bitmap written: %w", w.keepWritten, w.keepBytes, mem.ErrLost)
 	}
 	if w.err == nil && w.n == w.want && w.lost == 0 {
 		return nil

@@ -610,3 +610,66 @@ func (m *Bitmap) CopyRange(src *Bitmap, start, end PFN) {
 		}
 	}
 }
+
+// Slice returns a new bitmap of hi-lo pages whose bit i is m's bit lo+i
+// (clear for pfns at or beyond Len). lo must be a multiple of ChunkPFNs,
+// so chunks line up: shared chunks stay shared and a mixed chunk is
+// copied. It is how a window of a large bitmap is taken without a
+// pointer table for the whole machine.
+func (m *Bitmap) Slice(lo, hi PFN) *Bitmap {
+	if lo%ChunkPFNs != 0 {
+		panic(fmt.Sprintf("mem: Slice at %#x, not a multiple of %#x", uint64(lo), ChunkPFNs))
+	}
+	hi = max(hi, lo)
+	s := NewBitmap(hi - lo)
+	first := int(lo >> chunkShift)
+	for i := range s.c {
+		if first+i >= len(m.c) {
+			break
+		}
+		c := m.c[first+i]
+		base := PFN(i) << chunkShift
+		switch {
+		case c == zeroChunk:
+		case c == fullChunk && !s.partial(i) && !m.partial(first+i):
+			s.c[i] = fullChunk
+		default:
+			w := new(chunk)
+			*w = *c
+			// Bits past either bitmap's end stay clear.
+			lim := uint64(min(s.n-base, ChunkPFNs))
+			if mb := PFN(first+i) << chunkShift; m.n-mb < PFN(lim) {
+				lim = uint64(m.n - mb)
+			}
+			for k := lim / 64; k < chunkWords; k++ {
+				if lim > k*64 {
+					w[k] &= 1<<(lim-k*64) - 1
+				} else {
+					w[k] = 0
+				}
+			}
+			s.c[i] = w
+			if u := s.uniform(i); u != nil {
+				s.c[i] = u
+			}
+		}
+	}
+	return s
+}
+
+// PrivateIn returns the number of chunks holding pfns of [start, end)
+// that the bitmap holds memory for. A goroutine may count its own chunks
+// while others change theirs.
+func (m *Bitmap) PrivateIn(start, end PFN) int {
+	end = min(end, m.n)
+	if start >= end {
+		return 0
+	}
+	k := 0
+	for i := int(start >> chunkShift); i <= int((end-1)>>chunkShift); i++ {
+		if c := m.c[i]; c != zeroChunk && c != fullChunk {
+			k++
+		}
+	}
+	return k
+}

@@ -312,3 +312,43 @@ func BenchmarkBitmapRank(b *testing.B) {
 	}
 	_ = s
 }
+
+func TestBitmapSlice(t *testing.T) {
+	const n = 3*ChunkPFNs + 100
+	m := NewBitmap(n)
+	m.SetRange(0, ChunkPFNs)                 // chunk 0 full
+	m.SetRange(ChunkPFNs+5, ChunkPFNs+70)    // chunk 1 mixed
+	m.SetRange(2*ChunkPFNs, 3*ChunkPFNs+100) // chunk 2 full, chunk 3 partial full
+	for _, tc := range []struct{ lo, hi PFN }{
+		{0, n}, {0, ChunkPFNs}, {ChunkPFNs, 2 * ChunkPFNs}, {ChunkPFNs, ChunkPFNs + 64},
+		{2 * ChunkPFNs, 2*ChunkPFNs + 1}, {2 * ChunkPFNs, n + 5000}, {3 * ChunkPFNs, n}, {4 * ChunkPFNs, 5 * ChunkPFNs},
+	} {
+		s := m.Slice(tc.lo, tc.hi)
+		if s.Len() != tc.hi-tc.lo {
+			t.Fatalf("[%#x, %#x): Len %#x", tc.lo, tc.hi, s.Len())
+		}
+		for i := PFN(0); i < s.Len(); i++ {
+			if s.Test(i) != m.Test(tc.lo+i) {
+				t.Fatalf("[%#x, %#x): bit %#x is %v, want %v", tc.lo, tc.hi, i, s.Test(i), m.Test(tc.lo+i))
+			}
+		}
+		s.Freeze()
+		if got, want := s.Count(), m.Rank(min(tc.hi, n))-m.Rank(min(tc.lo, n)); got != want {
+			t.Errorf("[%#x, %#x): %d set, want %d", tc.lo, tc.hi, got, want)
+		}
+		// Only a mixed chunk costs memory: chunk 1, or a cut chunk.
+		if tc.lo == 0 && tc.hi == ChunkPFNs && s.Private() != 0 {
+			t.Errorf("slice of a full chunk holds %d chunks", s.Private())
+		}
+	}
+	// Chunk 1 is mixed; the last, partial chunk is never shared.
+	if m.PrivateIn(0, n) != 2 || m.PrivateIn(ChunkPFNs+100, ChunkPFNs+101) != 1 || m.PrivateIn(2*ChunkPFNs, n) != 1 || m.PrivateIn(0, ChunkPFNs) != 0 || m.PrivateIn(5, 5) != 0 {
+		t.Errorf("PrivateIn: %d %d %d", m.PrivateIn(0, n), m.PrivateIn(ChunkPFNs+100, ChunkPFNs+101), m.PrivateIn(2*ChunkPFNs, n))
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Slice at an unaligned pfn did not panic")
+		}
+	}()
+	m.Slice(1, 2)
+}

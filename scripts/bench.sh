@@ -8,7 +8,9 @@
 #   BENCH_VMCORE     input (default $KDUMPKIT_CACHE/corpus/default-4096M/vmcore.elf)
 #   BENCH_RUNS       timed runs per tool and mode after one warm-up (default 3)
 #   BENCH_QUICK=1    skip -d 0 -c (the C tool alone takes about a minute)
-#   BENCH_MODES      override the modes, ';'-separated (e.g. "-d 31 -l;-d 31 -c")
+#   BENCH_MODES      override the modes, ';'-separated (e.g. "-d 31 -l;-d 31 -c";
+#                    "-d 31 -l;-d 31 -l --cyclic-buffer 4" compares the cyclic
+#                    two-pass mode, windows of 32 Ki pages, with one pass)
 #   BENCH_DIR        where outputs go (default /var/tmp); outputs are deleted
 #   BENCH_C          the C tool (default /usr/bin/makedumpfile)
 #   BENCH_C_SYNC=0   do not sync the C tool's output (ours fsyncs its own)

@@ -444,3 +444,45 @@ func TestCorpusMemUsage(t *testing.T) {
 		t.Errorf("total pages: want %d in\n%s", st.Original, stdout)
 	}
 }
+
+// TestCorpusCyclicBuffer: with --cyclic-buffer 4 (KiB: windows of 32 Ki
+// pages, so the 1 GiB guest's keep map does not fit and mem_map is
+// walked twice), -l -d 31 still writes the C tool's file byte for byte
+// with its --show-stats report; so do -F then -R, and --split then
+// --reassemble; -E ignores the budget and writes the C tool's ELF file.
+func TestCorpusCyclicBuffer(t *testing.T) {
+	c, src := corpusSource(t)
+	dir := t.TempDir()
+	want := c.Path("makedumpfile-l-d31.kdump")
+	out := filepath.Join(dir, "dump")
+	stdout, _ := mustRun(t, 0, nil, "--cyclic-buffer", "4", "-D", "--show-stats", "-l", "-d", "31", src, out)
+	sameFile(t, out, want)
+	if !strings.Contains(stdout, "cyclic: the keep map is over the budget; 8 windows of 32768 pages") {
+		t.Errorf("-D does not say the dump went cyclic:\n%s", stdout)
+	}
+	theirs, err := os.ReadFile(c.Path("makedumpfile-l-d31.stats.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := reportOf(t, stdout), reportOf(t, string(theirs)); got != want {
+		t.Errorf("report:\n%s\nmakedumpfile's:\n%s", got, want)
+	}
+
+	var stream, msgs bytes.Buffer
+	if code := run([]string{"-F", "--cyclic-buffer=4", "-l", "-d", "31", src}, nil, &stream, &msgs); code != 0 {
+		t.Fatalf("-F: exit %d\n%s", code, msgs.String())
+	}
+	rearranged := filepath.Join(dir, "rearranged")
+	mustRun(t, 0, stream.Bytes(), "-R", rearranged)
+	sameFile(t, rearranged, want)
+
+	parts := []string{filepath.Join(dir, "part1"), filepath.Join(dir, "part2"), filepath.Join(dir, "part3")}
+	mustRun(t, 0, nil, append([]string{"--split", "--cyclic-buffer", "4", "-l", "-d", "31", "--splitblock-size", "65536", src}, parts...)...)
+	whole := filepath.Join(dir, "reassembled")
+	mustRun(t, 0, nil, append(append([]string{"--reassemble"}, parts...), whole)...)
+	sameFile(t, whole, want)
+
+	elf := filepath.Join(dir, "dump.elf")
+	mustRun(t, 0, nil, "-E", "--cyclic-buffer", "4", "-d", "31", src, elf)
+	sameFile(t, elf, c.Path("makedumpfile-E-d31.elf"))
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kdumpkit/kdumpkit/dump"
+	"github.com/kdumpkit/kdumpkit/filter"
 )
 
 // Step names as makedumpfile prints them (print_info.h).
@@ -98,15 +99,31 @@ func etaShort(secs uint64) string {
 }
 
 // engineOptions are the dump engine's options from the command line:
-// --num-threads, --cyclic-buffer (KiB), --work-dir, and the copy step's
-// progress line.
+// --num-threads, --work-dir, and the copy step's progress line.
+// (--cyclic-buffer is the filter's: filterOptions.)
 func (r *runner) engineOptions() dump.Options {
 	return dump.Options{
-		Workers:      r.cfg.NumThreads,
-		CyclicBuffer: r.cfg.CyclicBufferKiB << 10,
-		WorkDir:      r.cfg.WorkDir,
+		Workers: r.cfg.NumThreads,
+		WorkDir: r.cfg.WorkDir,
 		Progress: func(done, total uint64) {
 			r.progress.report(stepCopy, done, total)
 		},
 	}
+}
+
+// filterOptions are the filter's options from the command line: the keep
+// map's budget is --cyclic-buffer (KiB), or makedumpfile's automatic one
+// (60% of MemAvailable, at most 4 MiB) when it is not given. A plan over
+// budget is cyclic: mem_map is walked twice, the second time a window at
+// a time while the pages are written. ELF output (-E) needs the whole
+// keep map, so it is always planned in one pass.
+func (r *runner) filterOptions() filter.Options {
+	if r.cfg.ELF {
+		return filter.Options{}
+	}
+	b := r.cfg.CyclicBufferKiB << 10
+	if b <= 0 {
+		b = filter.DefaultBudget()
+	}
+	return filter.Options{Budget: b}
 }

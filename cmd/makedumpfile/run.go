@@ -275,9 +275,12 @@ func (r *runner) create(ctx context.Context) error {
 			level |= inLevel
 		}
 		r.m.debug("dump_level: %d\n", level)
-		p, err := filter.Exclude(ctx, src, level, filter.Options{})
+		p, err := filter.Exclude(ctx, src, level, r.filterOptions())
 		if err != nil {
 			return err
+		}
+		if p.Cyclic != nil {
+			r.m.debug("cyclic: the keep map is over the budget; %d windows of %d pages, mem_map walked twice\n", p.Cyclic.Windows(), p.Cyclic.Window)
 		}
 		r.progress.finish(stepHoles, false)
 		r.progress.finish(stepExclude, false)

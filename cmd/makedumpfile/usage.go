@@ -114,9 +114,22 @@ Available options:
       Print the number of pages of each class (zero, cache, user, free,
       kernel data) of VMCORE and whether a dump level can exclude them.
 
-  [--num-threads N], [--cyclic-buffer KB], [--work-dir DIR], [-b ORDER]:
-      Accepted for compatibility; kdumpkit's engine sizes its threads and
-      buffers itself.
+  [--cyclic-buffer KB]:
+      The memory, in KiB, the bitmap of pages to keep may hold. When the
+      bitmap of the whole machine would be larger (it holds 4 KiB for each
+      128 MiB of memory where kept and excluded pages mix), the dump is
+      made in cycles: mem_map is walked once to count the pages, then
+      again a window of KB*8 pages at a time while they are written. The
+      dump is the same either way. Without this option the budget is 60%
+      of MemAvailable, at most 4 MiB; below 4 KiB it counts as 4 KiB.
+      -E always walks mem_map once, with the whole bitmap.
+
+  [--num-threads N]:
+      Threads that read and compress pages (default: one per CPU).
+
+  [--work-dir DIR], [-b ORDER]:
+      Accepted for compatibility; kdumpkit's engine sizes its buffers
+      itself and needs no scratch files.
 
   [-v]:
       Show the version.

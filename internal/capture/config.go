@@ -33,6 +33,11 @@ type Config struct {
 	// the next level, in the same dump directory.
 	MoreLevels []filter.Level
 
+	// CyclicBuffer is the collector's --cyclic-buffer in bytes (0 when
+	// not given): the budget of the dump's keep map, beyond which
+	// mem_map is walked twice, a window at a time.
+	CyclicBuffer int64
+
 	// Stream is kdump.conf's stream_compression: the container a
 	// flattened vmcore (ssh exec mode, raw) is wrapped in, StreamNone
 	// for none. Seekable targets take kdump-compressed files and ignore
@@ -129,6 +134,7 @@ func (c *Config) parseCollector(argv []string) error {
 		return errors.New("--dry-run and --check-params write no dump")
 	}
 	c.Method = o.Codec
+	c.CyclicBuffer = o.CyclicBufferKiB << 10
 	c.Level = o.Levels[0]
 	c.MoreLevels = o.Levels[1:]
 	return nil

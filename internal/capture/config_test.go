@@ -50,6 +50,31 @@ func TestNewConfigCollector(t *testing.T) {
 	}
 }
 
+// TestNewConfigCyclicBuffer: the collector's --cyclic-buffer (KiB) is the
+// keep map's budget in bytes; without it the dump uses the automatic one.
+func TestNewConfigCyclicBuffer(t *testing.T) {
+	for _, tc := range []struct {
+		collector string
+		want      int64
+	}{
+		{"makedumpfile -l -d 31 --cyclic-buffer 1024", 1 << 20},
+		{"makedumpfile -l -d 31 --cyclic-buffer=8", 8 << 10},
+		{"makedumpfile -l -d 31", 0},
+	} {
+		kc, err := kdumpconf.Parse(strings.NewReader("core_collector "+tc.collector+"\n"), "kdump.conf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := NewConfig(kc, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.collector, err)
+		}
+		if c.CyclicBuffer != tc.want {
+			t.Errorf("%q: CyclicBuffer %d, want %d", tc.collector, c.CyclicBuffer, tc.want)
+		}
+	}
+}
+
 func TestReadModules(t *testing.T) {
 	got, err := ReadModules(strings.NewReader("/lib/modules/a.ko\n\n# c\n/lib/modules/b.ko\n"), "modules")
 	if err != nil || len(got) != 2 || got[1] != "/lib/modules/b.ko" {

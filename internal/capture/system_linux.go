@@ -218,11 +218,22 @@ func (l *Linux) Dump(ctx context.Context, cfg *Config, f targets.File, flat bool
 		return DumpStats{}, err
 	}
 	defer src.Close()
-	p, err := filter.Exclude(ctx, src, cfg.Level, filter.Options{})
+	// The capture kernel is where memory is short: the keep map gets
+	// the collector's --cyclic-buffer, or makedumpfile's automatic
+	// budget, and a larger plan is walked a window at a time.
+	budget := cfg.CyclicBuffer
+	if budget <= 0 {
+		budget = filter.DefaultBudget()
+	}
+	p, err := filter.Exclude(ctx, src, cfg.Level, filter.Options{Budget: budget})
 	if err != nil {
 		return DumpStats{}, err
 	}
-	logf("dump: filtered at level %d: %d of %d pages kept before the zero check", cfg.Level, p.Original-p.Counts.Excluded(), p.Original)
+	mode := "one pass"
+	if p.Cyclic != nil {
+		mode = fmt.Sprintf("cyclic, %d windows of %d pages (budget %d KiB)", p.Cyclic.Windows(), p.Cyclic.Window, budget>>10)
+	}
+	logf("dump: filtered at level %d: %d of %d pages kept before the zero check; %s", cfg.Level, p.Original-p.Counts.Excluded(), p.Original, mode)
 	next := uint64(0)
 	opt := dump.Options{
 		Workers: 1,
