@@ -47,6 +47,7 @@ type Encoder struct {
 	df   *pageDeflater
 	zw   *zlib.Writer
 	zout sliceWriter
+	zs   *pageZstd
 	ze   *zstd.Encoder
 }
 
@@ -130,6 +131,13 @@ func (e *Encoder) encodeZlib(dst, src []byte) (int, error) {
 }
 
 func (e *Encoder) encodeZstd(dst, src []byte) (int, error) {
+	if len(src) <= zsMaxInput {
+		if e.zs == nil {
+			e.zs = new(pageZstd)
+		}
+		return e.zs.compress(dst, src), nil
+	}
+	// Pages over 128 KiB (256 KiB pages) would need several blocks.
 	if e.ze == nil {
 		ze, err := zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.SpeedFastest),
