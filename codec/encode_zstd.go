@@ -65,7 +65,7 @@ type zsSeq struct {
 type fseCTable struct {
 	tableLog uint8
 	state    [1 << zsLLMaxLog]uint16
-	tt       [zsMLCodes]fseSymTT
+	tt       [64]fseSymTT
 }
 
 type fseSymTT struct {
@@ -78,16 +78,18 @@ type pageZstd struct {
 	table [1 << zsHashBits]uint32
 	base  uint32
 
+	buf  *zsBuf
 	seqs []zsSeq
 	lits []byte
 
 	litFreq [256]uint32
-	llFreq  [zsLLCodes]uint32
-	mlFreq  [zsMLCodes]uint32
+	llFreq  [64]uint32
+	mlFreq  [64]uint32
 	ofFreq  [zsOFCodes]uint32
 
 	hufLen  [256]uint8
 	hufCode [256]uint16
+	hufTab  [256]uint32 // code | length<<16
 	weights [256]uint8
 	keys    []uint32 // freq<<8 | symbol, then lengths
 	keyTmp  []uint32
@@ -105,13 +107,13 @@ type pageZstd struct {
 
 // Sequence code tables (RFC 8878 3.1.1.3.2.1).
 var (
-	zsLLBits = [zsLLCodes]uint8{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	zsLLBits = [64]uint8{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 		1, 1, 1, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
-	zsMLBits = [zsMLCodes]uint8{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	zsMLBits = [64]uint8{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 		1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
-	zsLLBase [zsLLCodes]uint32
-	zsMLBase [zsMLCodes]uint32 // match length - 3
+	zsLLBase [64]uint32
+	zsMLBase [64]uint32 // match length - 3
 	zsLLCode [64]uint8
 	zsMLCode [128]uint8
 
@@ -134,12 +136,12 @@ var (
 
 func init() {
 	b := uint32(0)
-	for c := range zsLLBase {
+	for c := 0; c < zsLLCodes; c++ {
 		zsLLBase[c] = b
 		b += 1 << zsLLBits[c]
 	}
 	b = 0
-	for c := range zsMLBase {
+	for c := 0; c < zsMLCodes; c++ {
 		zsMLBase[c] = b
 		b += 1 << zsMLBits[c]
 	}
@@ -264,129 +266,170 @@ func zsHash(v uint64) uint32 {
 	return uint32(((v << 24) * prime5) >> (64 - zsHashBits))
 }
 
+// zsBuf holds the input while it is parsed. Positions are below
+// zsMaxInput, so masking them with zsMask changes nothing but lets the
+// compiler drop the bounds checks of the loads, and the 16 bytes past
+// the largest input keep 8-byte loads at any position inside the array.
+type zsBuf [zsMaxInput + 16]byte
+
+const zsMask = zsMaxInput - 1
+
+func (b *zsBuf) load64(i int) uint64 {
+	i &= zsMask
+	return uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
+		uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+}
+
+func (b *zsBuf) load32(i int) uint32 {
+	i &= zsMask
+	return uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16 | uint32(b[i+3])<<24
+}
+
+// matchLen returns how many bytes at a and s agree, counting up to end
+// for s.
+func (b *zsBuf) matchLen(a, s, end int) int {
+	n := 0
+	for s+n+8 <= end {
+		if x := b.load64(a+n) ^ b.load64(s+n); x != 0 {
+			return n + bits.TrailingZeros64(x)>>3
+		}
+		n += 8
+	}
+	for s+n < end && b[(a+n)&zsMask] == b[(s+n)&zsMask] {
+		n++
+	}
+	return n
+}
+
 // parse fills z.seqs and z.lits with a greedy parse of src and counts the
 // symbols.
 func (z *pageZstd) parse(src []byte) {
 	n := len(src)
-	if z.base > ^uint32(0)-2*zsMaxInput {
+	if z.base > ^uint32(0)-2*zsMaxInput || z.base == 0 {
+		// Entries below base read as empty; a zeroed table is empty
+		// from base 1 on.
 		clear(z.table[:])
 		z.base = 1
 	}
-	if z.base == 0 {
-		z.base = 1 // entries below base are empty; the zero table is
-	}
 	base := z.base
 	z.base += uint32(n)
+	// A sequence covers at least 4 bytes; literals are copied 8 bytes
+	// at a time.
 	if cap(z.seqs) < n/4+1 {
-		z.seqs = make([]zsSeq, 0, max(n/4+1, 4096/4+1))
-		z.lits = make([]byte, 0, max(n, 4096))
+		z.seqs = make([]zsSeq, max(n/4+1, 4096/4+1))
+		z.lits = make([]byte, max(n, 4096)+8)
 	}
-	seqs := z.seqs[:0]
-	lits := z.lits[:0]
+	if z.buf == nil {
+		// Only the pages of it that inputs reach get touched.
+		z.buf = new(zsBuf)
+	}
+	buf := z.buf
+	copy(buf[:n], src)
+	seqs := z.seqs[:cap(z.seqs)]
+	lits := z.lits[:cap(z.lits)]
+	ns, nl := 0, 0
 	clear(z.litFreq[:])
 	clear(z.llFreq[:])
 	clear(z.mlFreq[:])
 	clear(z.ofFreq[:])
+	llFreq, mlFreq, ofFreq := &z.llFreq, &z.mlFreq, &z.ofFreq
 	table := &z.table
-	rep := [3]uint32{1, 4, 8}
-
-	emit := func(anchor, start, off, mlen int) {
-		ll := uint32(start - anchor)
-		lits = append(lits, src[anchor:start]...)
-		var ofv uint32
-		o := uint32(off)
-		if ll > 0 {
-			switch o {
-			case rep[0]:
-				ofv = 1
-			case rep[1]:
-				ofv = 2
-				rep[0], rep[1] = o, rep[0]
-			case rep[2]:
-				ofv = 3
-				rep[0], rep[1], rep[2] = o, rep[0], rep[1]
-			default:
-				ofv = o + 3
-				rep[0], rep[1], rep[2] = o, rep[0], rep[1]
-			}
-		} else {
-			switch o {
-			case rep[1]:
-				ofv = 1
-				rep[0], rep[1] = o, rep[0]
-			case rep[2]:
-				ofv = 2
-				rep[0], rep[1], rep[2] = o, rep[0], rep[1]
-			case rep[0] - 1:
-				ofv = 3
-				rep[0], rep[1], rep[2] = o, rep[0], rep[1]
-			default:
-				ofv = o + 3
-				rep[0], rep[1], rep[2] = o, rep[0], rep[1]
-			}
-		}
-		mb := uint32(mlen - 3)
-		s := zsSeq{ll: ll, mlBase: mb, ofv: ofv,
-			llc: zsLLCodeOf(ll), mlc: zsMLCodeOf(mb), ofc: uint8(bits.Len32(ofv) - 1)}
-		z.llFreq[s.llc]++
-		z.mlFreq[s.mlc]++
-		z.ofFreq[s.ofc]++
-		seqs = append(seqs, s)
-	}
+	// The repeat offsets as the decoder will have them.
+	r0, r1, r2 := uint32(1), uint32(4), uint32(8)
 
 	anchor := 0
 	ip := 1 // libzstd starts one byte in, with nothing behind
 	limit := n - 8
 	for ip < limit {
-		cur := binary.LittleEndian.Uint64(src[ip:])
+		cur := buf.load64(ip)
 		h := zsHash(cur)
 		cand := table[h]
 		table[h] = base + uint32(ip)
-		// The last offset, one byte ahead.
-		if r := ip + 1 - int(rep[0]); r >= 0 && binary.LittleEndian.Uint32(src[r:]) == uint32(cur>>8) {
-			mlen := 4 + matchLen(src[r+4:], src[ip+5:])
-			emit(anchor, ip+1, int(rep[0]), mlen)
-			ip += 1 + mlen
-			anchor = ip
-		} else if c := int(cand - base); cand >= base && (binary.LittleEndian.Uint64(src[c:])^cur)<<24 == 0 {
-			mlen := zsMinMatch + matchLen(src[c+zsMinMatch:], src[ip+zsMinMatch:])
+		var start, off, mlen int
+		if r := ip + 1 - int(r0); r >= 0 && buf.load32(r) == uint32(cur>>8) {
+			// The last offset, one byte ahead.
+			start, off = ip+1, int(r0)
+			mlen = 4 + buf.matchLen(r+4, ip+5, n)
+		} else if c := int(cand - base); cand >= base && (buf.load64(c)^cur)<<24 == 0 {
+			mlen = zsMinMatch + buf.matchLen(c+zsMinMatch, ip+zsMinMatch, n)
 			s := ip
-			for s > anchor && c > 0 && src[s-1] == src[c-1] {
+			for s > anchor && c > 0 && buf[(s-1)&zsMask] == buf[(c-1)&zsMask] {
 				s--
 				c--
 				mlen++
 			}
-			emit(anchor, s, s-c, mlen)
-			ip = s + mlen
-			anchor = ip
+			start, off = s, s-c
 		} else {
 			ip += 1 + (ip-anchor)>>zsSkipShift
 			continue
 		}
-		if ip >= limit {
-			break
-		}
-		// Fill the table inside the match, then take the second
-		// repeat offset as long as it goes on matching.
-		p := ip - 2
-		table[zsHash(binary.LittleEndian.Uint64(src[p:]))] = base + uint32(p)
-		for ip < limit {
-			r := ip - int(rep[1])
-			if r < 0 || binary.LittleEndian.Uint32(src[r:]) != binary.LittleEndian.Uint32(src[ip:]) {
+		for {
+			// Emit the sequence: literals src[anchor:start], then
+			// mlen bytes from off back.
+			ll := uint32(start - anchor)
+			for i := 0; i < int(ll); i += 8 {
+				binary.LittleEndian.PutUint64(lits[nl+i:], buf.load64(anchor+i))
+			}
+			nl += int(ll)
+			o := uint32(off)
+			var ofv uint32
+			switch {
+			case ll > 0 && o == r0:
+				ofv = 1
+			case o == r1:
+				ofv = 1 + b2u32(ll > 0)
+				r0, r1 = o, r0
+			case o == r2:
+				ofv = 2 + b2u32(ll > 0)
+				r0, r1, r2 = o, r0, r1
+			case ll == 0 && o == r0-1:
+				ofv = 3
+				r0, r1, r2 = o, r0, r1
+			default:
+				ofv = o + 3
+				r0, r1, r2 = o, r0, r1
+			}
+			mb := uint32(mlen - 3)
+			q := zsSeq{ll: ll, mlBase: mb, ofv: ofv,
+				llc: zsLLCodeOf(ll), mlc: zsMLCodeOf(mb), ofc: uint8(bits.Len32(ofv) - 1)}
+			llFreq[q.llc&63]++
+			mlFreq[q.mlc&63]++
+			ofFreq[q.ofc&31]++
+			seqs[ns] = q
+			ns++
+			ip = start + mlen
+			anchor = ip
+			if ip >= limit {
 				break
 			}
-			mlen := 4 + matchLen(src[r+4:], src[ip+4:])
-			table[zsHash(binary.LittleEndian.Uint64(src[ip:]))] = base + uint32(ip)
-			emit(anchor, ip, int(rep[1]), mlen)
-			ip += mlen
-			anchor = ip
+			// Fill the table inside the match, then take the
+			// second repeat offset for as long as it goes on
+			// matching.
+			p := ip - 2
+			table[zsHash(buf.load64(p))] = base + uint32(p)
+			r := ip - int(r1)
+			if r < 0 || buf.load32(r) != buf.load32(ip) {
+				break
+			}
+			table[zsHash(buf.load64(ip))] = base + uint32(ip)
+			start, off = ip, int(r1)
+			mlen = 4 + buf.matchLen(r+4, ip+4, n)
 		}
 	}
-	lits = append(lits, src[anchor:]...)
+	nl += copy(lits[nl:], src[anchor:])
+	lits = lits[:nl]
+	lf := &z.litFreq
 	for _, c := range lits {
-		z.litFreq[c]++
+		lf[c]++
 	}
-	z.seqs, z.lits = seqs, lits
+	z.seqs, z.lits = seqs[:ns], lits
+}
+
+func b2u32(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // zsBits is the forward bit writer of zstd's bitstreams: LSB first, with
@@ -550,24 +593,41 @@ func (z *pageZstd) writeLiterals(out []byte) int {
 // huffStream writes lits as one Huffman-coded stream, last literal
 // first, and returns its length.
 func (z *pageZstd) huffStream(out []byte, lits []byte) int {
-	w := zsBits{out: out}
-	code, ln := &z.hufCode, &z.hufLen
+	// Code and length in one entry: code | len<<16.
+	tab := &z.hufTab
+	var acc uint64
+	nbits := uint(0)
+	n := 0
 	i := len(lits)
 	for i&3 != 0 {
 		i--
-		w.add(uint32(code[lits[i]]), ln[lits[i]])
+		e := tab[lits[i]]
+		acc |= uint64(e&0xffff) << (nbits & 63)
+		nbits += uint(e >> 16)
 	}
-	w.flush()
 	for i > 0 {
+		binary.LittleEndian.PutUint64(out[n:], acc)
+		k := nbits >> 3
+		n += int(k)
+		acc >>= (k * 8) & 63
+		nbits &= 7
 		// 4 codes of at most 11 bits fit with the 7 left over.
-		a, b, c, d := lits[i-1], lits[i-2], lits[i-3], lits[i-4]
-		w.add(uint32(code[a]), ln[a])
-		w.add(uint32(code[b]), ln[b])
-		w.add(uint32(code[c]), ln[c])
-		w.add(uint32(code[d]), ln[d])
-		w.flush()
+		q := lits[i-4 : i]
+		e := tab[q[3]]
+		acc |= uint64(e&0xffff) << (nbits & 63)
+		nbits += uint(e >> 16)
+		e = tab[q[2]]
+		acc |= uint64(e&0xffff) << (nbits & 63)
+		nbits += uint(e >> 16)
+		e = tab[q[1]]
+		acc |= uint64(e&0xffff) << (nbits & 63)
+		nbits += uint(e >> 16)
+		e = tab[q[0]]
+		acc |= uint64(e&0xffff) << (nbits & 63)
+		nbits += uint(e >> 16)
 		i -= 4
 	}
+	w := zsBits{out: out, n: n, acc: acc, nbits: nbits}
 	return w.close()
 }
 
@@ -649,6 +709,7 @@ func (z *pageZstd) huffCodes() {
 	for s := 0; s < 256; s++ {
 		if l := z.hufLen[s]; l != 0 {
 			z.hufCode[s] = next[l]
+			z.hufTab[s] = uint32(next[l]) | uint32(l)<<16
 			next[l]++
 		}
 	}
@@ -731,15 +792,32 @@ func (z *pageZstd) fseWeights(w []uint8, maxW uint8) int {
 	if hn+(len(w)*6+12+8)/8+8 > len(buf) {
 		return 0
 	}
-	bw := zsBits{out: buf, n: hn}
 	var st [2]uint32 // st[0] has the even indexes, st[1] the odd ones
 	i := len(w) - 1
 	st[i&1] = ct.init(w[i])
 	st[(i-1)&1] = ct.init(w[i-1])
+	var acc uint64
+	nbits := uint(0)
+	n := hn
+	tab, tt := &ct.state, &ct.tt
 	for i -= 2; i >= 0; i-- {
-		ct.encode(&bw, &st[i&1], w[i])
-		bw.flush()
+		if i&3 == 3 {
+			// At most 7 bits stay, and 4 weights add at most 24.
+			binary.LittleEndian.PutUint64(buf[n:], acc)
+			k := nbits >> 3
+			n += int(k)
+			acc >>= (k * 8) & 63
+			nbits &= 7
+		}
+		x := &st[i&1]
+		t := tt[w[i]&63]
+		nb := (*x + t.deltaNbBits) >> 16
+		acc |= uint64(*x&(1<<(nb&31)-1)) << (nbits & 63)
+		nbits += uint(nb)
+		*x = uint32(tab[(int32(*x>>(nb&31))+t.deltaFindState)&511])
 	}
+	bw := zsBits{out: buf, n: n, acc: acc, nbits: nbits}
+	bw.flush()
 	bw.addMasked(st[1], uint32(tableLog))
 	bw.addMasked(st[0], uint32(tableLog))
 	k := bw.close()
@@ -992,28 +1070,74 @@ func (z *pageZstd) writeSequences(out []byte) int {
 	out[modesAt] = modes
 	llT, ofT, mlT := cts[0], cts[1], cts[2]
 
-	w := zsBits{out: out, n: p}
+	// The last sequence first: its codes set the first states.
 	last := seqs[ns-1]
 	llS := llT.init(last.llc)
 	ofS := ofT.init(last.ofc)
 	mlS := mlT.init(last.mlc)
-	w.add(last.ll-zsLLBase[last.llc], zsLLBits[last.llc])
-	w.add(last.mlBase-zsMLBase[last.mlc], zsMLBits[last.mlc])
-	w.flush()
-	w.add(last.ofv-1<<last.ofc, last.ofc)
-	w.flush()
+	acc := uint64(last.ll-zsLLBase[last.llc]) | uint64(last.mlBase-zsMLBase[last.mlc])<<zsLLBits[last.llc]
+	nbits := uint(zsLLBits[last.llc]) + uint(zsMLBits[last.mlc])
+	acc |= uint64(last.ofv-1<<last.ofc) << (nbits & 63)
+	nbits += uint(last.ofc)
+	n := p
+	llTab, llTT := &llT.state, &llT.tt
+	mlTab, mlTT := &mlT.state, &mlT.tt
+	ofTab, ofTT := &ofT.state, &ofT.tt
+	llBits, mlBits := &zsLLBits, &zsMLBits
+	llBase, mlBase := &zsLLBase, &zsMLBase
 	for i := ns - 2; i >= 0; i-- {
-		s := &seqs[i]
-		ofT.encode(&w, &ofS, s.ofc)
-		mlT.encode(&w, &mlS, s.mlc)
-		llT.encode(&w, &llS, s.llc)
-		w.flush()
-		w.add(s.ll-zsLLBase[s.llc], zsLLBits[s.llc])
-		w.add(s.mlBase-zsMLBase[s.mlc], zsMLBits[s.mlc])
-		w.flush()
-		w.add(s.ofv-1<<s.ofc, s.ofc)
-		w.flush()
+		// Flush whole bytes: at most 7 bits stay.
+		binary.LittleEndian.PutUint64(out[n:], acc)
+		k := nbits >> 3
+		n += int(k)
+		acc >>= (k * 8) & 63
+		nbits &= 7
+		q := &seqs[i]
+		// States: offset, match length, literal length (at most
+		// 8+9+9 bits).
+		t := ofTT[q.ofc&31]
+		nb := (ofS + t.deltaNbBits) >> 16
+		acc |= uint64(ofS&(1<<(nb&31)-1)) << (nbits & 63)
+		nbits += uint(nb)
+		ofS = uint32(ofTab[(int32(ofS>>(nb&31))+t.deltaFindState)&511])
+		t = mlTT[q.mlc&63]
+		nb = (mlS + t.deltaNbBits) >> 16
+		acc |= uint64(mlS&(1<<(nb&31)-1)) << (nbits & 63)
+		nbits += uint(nb)
+		mlS = uint32(mlTab[(int32(mlS>>(nb&31))+t.deltaFindState)&511])
+		t = llTT[q.llc&63]
+		nb = (llS + t.deltaNbBits) >> 16
+		acc |= uint64(llS&(1<<(nb&31)-1)) << (nbits & 63)
+		nbits += uint(nb)
+		llS = uint32(llTab[(int32(llS>>(nb&31))+t.deltaFindState)&511])
+		// Extra bits: literal length, match length, offset.
+		lb, mb, ob := llBits[q.llc&63], mlBits[q.mlc&63], q.ofc
+		if uint(lb)+uint(mb)+uint(ob) > 63-33 { // 7 bits left, 8+9+9 of states
+			binary.LittleEndian.PutUint64(out[n:], acc)
+			k := nbits >> 3
+			n += int(k)
+			acc >>= (k * 8) & 63
+			nbits &= 7
+			acc |= uint64(q.ll-llBase[q.llc&63]) << (nbits & 63)
+			nbits += uint(lb)
+			acc |= uint64(q.mlBase-mlBase[q.mlc&63]) << (nbits & 63)
+			nbits += uint(mb)
+			binary.LittleEndian.PutUint64(out[n:], acc)
+			k = nbits >> 3
+			n += int(k)
+			acc >>= (k * 8) & 63
+			nbits &= 7
+		} else {
+			acc |= uint64(q.ll-llBase[q.llc&63]) << (nbits & 63)
+			nbits += uint(lb)
+			acc |= uint64(q.mlBase-mlBase[q.mlc&63]) << (nbits & 63)
+			nbits += uint(mb)
+		}
+		acc |= uint64(q.ofv-1<<ob) << (nbits & 63)
+		nbits += uint(ob)
 	}
+	w := zsBits{out: out, n: n, acc: acc, nbits: nbits}
+	w.flush()
 	w.addMasked(mlS, uint32(mlT.tableLog))
 	w.addMasked(ofS, uint32(ofT.tableLog))
 	w.flush()
