@@ -52,11 +52,14 @@ const (
 	zsHufMaxBits = 11
 )
 
-// zsSeq is one sequence: literal length, match length - 3 and the
-// Offset_Value (1-3: repeat codes, else offset + 3), with their codes.
+// zsSeq is one sequence: the codes of its literal length, match length
+// and Offset_Value (1-3: repeat codes, else offset + 3), and their extra
+// bits in the order they are written (literal length, match length,
+// offset) with their count.
 type zsSeq struct {
-	ll, mlBase, ofv uint32
-	llc, mlc, ofc   uint8
+	extra         uint64
+	ebits         uint8
+	llc, mlc, ofc uint8
 }
 
 // fseCTable is an FSE encoding table (FSE's "CTable"): the next states by
@@ -390,11 +393,16 @@ func (z *pageZstd) parse(src []byte) {
 				r0, r1, r2 = o, r0, r1
 			}
 			mb := uint32(mlen - 3)
-			q := zsSeq{ll: ll, mlBase: mb, ofv: ofv,
-				llc: zsLLCodeOf(ll), mlc: zsMLCodeOf(mb), ofc: uint8(bits.Len32(ofv) - 1)}
-			llFreq[q.llc&63]++
-			mlFreq[q.mlc&63]++
-			ofFreq[q.ofc&31]++
+			llc, mlc, ofc := zsLLCodeOf(ll)&63, zsMLCodeOf(mb)&63, uint8(bits.Len32(ofv)-1)&31
+			lb, mlb := zsLLBits[llc], zsMLBits[mlc]
+			q := zsSeq{
+				extra: uint64(ll-zsLLBase[llc]) | uint64(mb-zsMLBase[mlc])<<lb | uint64(ofv-1<<ofc)<<(lb+mlb),
+				ebits: lb + mlb + ofc,
+				llc:   llc, mlc: mlc, ofc: ofc,
+			}
+			llFreq[llc]++
+			mlFreq[mlc]++
+			ofFreq[ofc]++
 			seqs[ns] = q
 			ns++
 			ip = start + mlen
@@ -1075,16 +1083,9 @@ func (z *pageZstd) writeSequences(out []byte) int {
 	llS := llT.init(last.llc)
 	ofS := ofT.init(last.ofc)
 	mlS := mlT.init(last.mlc)
-	acc := uint64(last.ll-zsLLBase[last.llc]) | uint64(last.mlBase-zsMLBase[last.mlc])<<zsLLBits[last.llc]
-	nbits := uint(zsLLBits[last.llc]) + uint(zsMLBits[last.mlc])
-	acc |= uint64(last.ofv-1<<last.ofc) << (nbits & 63)
-	nbits += uint(last.ofc)
+	acc := last.extra
+	nbits := uint(last.ebits)
 	n := p
-	llTab, llTT := &llT.state, &llT.tt
-	mlTab, mlTT := &mlT.state, &mlT.tt
-	ofTab, ofTT := &ofT.state, &ofT.tt
-	llBits, mlBits := &zsLLBits, &zsMLBits
-	llBase, mlBase := &zsLLBase, &zsMLBase
 	for i := ns - 2; i >= 0; i-- {
 		// Flush whole bytes: at most 7 bits stay.
 		binary.LittleEndian.PutUint64(out[n:], acc)
@@ -1092,49 +1093,34 @@ func (z *pageZstd) writeSequences(out []byte) int {
 		n += int(k)
 		acc >>= (k * 8) & 63
 		nbits &= 7
-		q := &seqs[i]
+		q := seqs[i]
 		// States: offset, match length, literal length (at most
 		// 8+9+9 bits).
-		t := ofTT[q.ofc&31]
+		t := &ofT.tt[q.ofc&63]
 		nb := (ofS + t.deltaNbBits) >> 16
 		acc |= uint64(ofS&(1<<(nb&31)-1)) << (nbits & 63)
 		nbits += uint(nb)
-		ofS = uint32(ofTab[(int32(ofS>>(nb&31))+t.deltaFindState)&511])
-		t = mlTT[q.mlc&63]
+		ofS = uint32(ofT.state[(int32(ofS>>(nb&31))+t.deltaFindState)&511])
+		t = &mlT.tt[q.mlc&63]
 		nb = (mlS + t.deltaNbBits) >> 16
 		acc |= uint64(mlS&(1<<(nb&31)-1)) << (nbits & 63)
 		nbits += uint(nb)
-		mlS = uint32(mlTab[(int32(mlS>>(nb&31))+t.deltaFindState)&511])
-		t = llTT[q.llc&63]
+		mlS = uint32(mlT.state[(int32(mlS>>(nb&31))+t.deltaFindState)&511])
+		t = &llT.tt[q.llc&63]
 		nb = (llS + t.deltaNbBits) >> 16
 		acc |= uint64(llS&(1<<(nb&31)-1)) << (nbits & 63)
 		nbits += uint(nb)
-		llS = uint32(llTab[(int32(llS>>(nb&31))+t.deltaFindState)&511])
-		// Extra bits: literal length, match length, offset.
-		lb, mb, ob := llBits[q.llc&63], mlBits[q.mlc&63], q.ofc
-		if uint(lb)+uint(mb)+uint(ob) > 63-33 { // 7 bits left, 8+9+9 of states
+		llS = uint32(llT.state[(int32(llS>>(nb&31))+t.deltaFindState)&511])
+		// Extra bits, at most 16+16+17.
+		if q.ebits > 63-33 {
 			binary.LittleEndian.PutUint64(out[n:], acc)
 			k := nbits >> 3
 			n += int(k)
 			acc >>= (k * 8) & 63
 			nbits &= 7
-			acc |= uint64(q.ll-llBase[q.llc&63]) << (nbits & 63)
-			nbits += uint(lb)
-			acc |= uint64(q.mlBase-mlBase[q.mlc&63]) << (nbits & 63)
-			nbits += uint(mb)
-			binary.LittleEndian.PutUint64(out[n:], acc)
-			k = nbits >> 3
-			n += int(k)
-			acc >>= (k * 8) & 63
-			nbits &= 7
-		} else {
-			acc |= uint64(q.ll-llBase[q.llc&63]) << (nbits & 63)
-			nbits += uint(lb)
-			acc |= uint64(q.mlBase-mlBase[q.mlc&63]) << (nbits & 63)
-			nbits += uint(mb)
 		}
-		acc |= uint64(q.ofv-1<<ob) << (nbits & 63)
-		nbits += uint(ob)
+		acc |= q.extra << (nbits & 63)
+		nbits += uint(q.ebits)
 	}
 	w := zsBits{out: out, n: n, acc: acc, nbits: nbits}
 	w.flush()
