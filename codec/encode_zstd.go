@@ -82,6 +82,7 @@ type pageZstd struct {
 	base  uint32
 
 	buf  *zsBuf
+	raw  []uint64
 	seqs []zsSeq
 	lits []byte
 
@@ -304,6 +305,34 @@ func (b *zsBuf) matchLen(a, s, end int) int {
 	return n
 }
 
+// zsFind searches from ip for the next match, trying the last offset one
+// byte ahead of each position and then the hash table, and returns its
+// start, offset and length, or start -1 when it reached limit. It is
+// apart from parse so that its loop keeps its few values in registers.
+func zsFind(buf *zsBuf, table *[1 << zsHashBits]uint32, base uint32, ip, anchor, limit, n int, r0 uint32) (start, off, mlen int) {
+	for ip < limit {
+		cur := buf.load64(ip)
+		h := zsHash(cur)
+		cand := table[h]
+		table[h] = base + uint32(ip)
+		if r := ip + 1 - int(r0); r >= 0 && buf.load32(r) == uint32(cur>>8) {
+			return ip + 1, int(r0), 4 + buf.matchLen(r+4, ip+5, n)
+		}
+		if c := int(cand - base); cand >= base && (buf.load64(c)^cur)<<24 == 0 {
+			mlen := zsMinMatch + buf.matchLen(c+zsMinMatch, ip+zsMinMatch, n)
+			s := ip
+			for s > anchor && c > 0 && buf[(s-1)&zsMask] == buf[(c-1)&zsMask] {
+				s--
+				c--
+				mlen++
+			}
+			return s, s - c, mlen
+		}
+		ip += 1 + (ip-anchor)>>zsSkipShift
+	}
+	return -1, 0, 0
+}
+
 // parse fills z.seqs and z.lits with a greedy parse of src and counts the
 // symbols.
 func (z *pageZstd) parse(src []byte) {
@@ -320,6 +349,7 @@ func (z *pageZstd) parse(src []byte) {
 	// at a time.
 	if cap(z.seqs) < n/4+1 {
 		z.seqs = make([]zsSeq, max(n/4+1, 4096/4+1))
+		z.raw = make([]uint64, max(n/4+1, 4096/4+1))
 		z.lits = make([]byte, max(n, 4096)+8)
 	}
 	if z.buf == nil {
@@ -328,52 +358,28 @@ func (z *pageZstd) parse(src []byte) {
 	}
 	buf := z.buf
 	copy(buf[:n], src)
-	seqs := z.seqs[:cap(z.seqs)]
-	lits := z.lits[:cap(z.lits)]
-	ns, nl := 0, 0
+	raw := z.raw[:cap(z.raw)]
+	ns := 0
 	clear(z.litFreq[:])
 	clear(z.llFreq[:])
 	clear(z.mlFreq[:])
 	clear(z.ofFreq[:])
-	llFreq, mlFreq, ofFreq := &z.llFreq, &z.mlFreq, &z.ofFreq
 	table := &z.table
 	// The repeat offsets as the decoder will have them.
 	r0, r1, r2 := uint32(1), uint32(4), uint32(8)
 
+	// First the parse alone, each sequence packed as literal length
+	// (17 bits), match length (18 bits) and Offset_Value (above).
 	anchor := 0
 	ip := 1 // libzstd starts one byte in, with nothing behind
 	limit := n - 8
 	for ip < limit {
-		cur := buf.load64(ip)
-		h := zsHash(cur)
-		cand := table[h]
-		table[h] = base + uint32(ip)
-		var start, off, mlen int
-		if r := ip + 1 - int(r0); r >= 0 && buf.load32(r) == uint32(cur>>8) {
-			// The last offset, one byte ahead.
-			start, off = ip+1, int(r0)
-			mlen = 4 + buf.matchLen(r+4, ip+5, n)
-		} else if c := int(cand - base); cand >= base && (buf.load64(c)^cur)<<24 == 0 {
-			mlen = zsMinMatch + buf.matchLen(c+zsMinMatch, ip+zsMinMatch, n)
-			s := ip
-			for s > anchor && c > 0 && buf[(s-1)&zsMask] == buf[(c-1)&zsMask] {
-				s--
-				c--
-				mlen++
-			}
-			start, off = s, s-c
-		} else {
-			ip += 1 + (ip-anchor)>>zsSkipShift
-			continue
+		start, off, mlen := zsFind(buf, table, base, ip, anchor, limit, n, r0)
+		if start < 0 {
+			break
 		}
 		for {
-			// Emit the sequence: literals src[anchor:start], then
-			// mlen bytes from off back.
 			ll := uint32(start - anchor)
-			for i := 0; i < int(ll); i += 8 {
-				binary.LittleEndian.PutUint64(lits[nl+i:], buf.load64(anchor+i))
-			}
-			nl += int(ll)
 			o := uint32(off)
 			var ofv uint32
 			switch {
@@ -392,18 +398,7 @@ func (z *pageZstd) parse(src []byte) {
 				ofv = o + 3
 				r0, r1, r2 = o, r0, r1
 			}
-			mb := uint32(mlen - 3)
-			llc, mlc, ofc := zsLLCodeOf(ll)&63, zsMLCodeOf(mb)&63, uint8(bits.Len32(ofv)-1)&31
-			lb, mlb := zsLLBits[llc], zsMLBits[mlc]
-			q := zsSeq{
-				extra: uint64(ll-zsLLBase[llc]) | uint64(mb-zsMLBase[mlc])<<lb | uint64(ofv-1<<ofc)<<(lb+mlb),
-				ebits: lb + mlb + ofc,
-				llc:   llc, mlc: mlc, ofc: ofc,
-			}
-			llFreq[llc]++
-			mlFreq[mlc]++
-			ofFreq[ofc]++
-			seqs[ns] = q
+			raw[ns] = uint64(ll) | uint64(mlen)<<17 | uint64(ofv)<<35
 			ns++
 			ip = start + mlen
 			anchor = ip
@@ -424,13 +419,50 @@ func (z *pageZstd) parse(src []byte) {
 			mlen = 4 + buf.matchLen(r+4, ip+4, n)
 		}
 	}
-	nl += copy(lits[nl:], src[anchor:])
+
+	// Then the literals, the codes, their extra bits and counts.
+	seqs := z.seqs[:ns]
+	lits := z.lits[:cap(z.lits)]
+	llFreq, mlFreq, ofFreq := &z.llFreq, &z.mlFreq, &z.ofFreq
+	pos, nl := 0, 0
+	for i, v := range raw[:ns] {
+		ll := uint32(v & (1<<17 - 1))
+		mlen := uint32(v>>17) & (1<<18 - 1)
+		ofv := uint32(v >> 35)
+		for k := 0; k < int(ll); k += 8 {
+			// pos+ll is a match start, at most limit: whole words
+			// stay inside the buffer.
+			binary.LittleEndian.PutUint64(lits[nl+k:], buf.load64(pos+k))
+		}
+		nl += int(ll)
+		pos += int(ll + mlen)
+		mb := mlen - 3
+		ofc := uint8(bits.Len32(ofv)-1) & 31
+		var q zsSeq
+		if ll < 16 && mb < 32 {
+			// Most sequences: the lengths are their own codes.
+			q = zsSeq{extra: uint64(ofv - 1<<ofc), ebits: ofc, llc: uint8(ll), mlc: uint8(mb), ofc: ofc}
+		} else {
+			llc, mlc := zsLLCodeOf(ll)&63, zsMLCodeOf(mb)&63
+			lb, mlb := zsLLBits[llc], zsMLBits[mlc]
+			q = zsSeq{
+				extra: uint64(ll-zsLLBase[llc]) | uint64(mb-zsMLBase[mlc])<<lb | uint64(ofv-1<<ofc)<<(lb+mlb),
+				ebits: lb + mlb + ofc,
+				llc:   llc, mlc: mlc, ofc: ofc,
+			}
+		}
+		seqs[i] = q
+		llFreq[q.llc&63]++
+		mlFreq[q.mlc&63]++
+		ofFreq[ofc]++
+	}
+	nl += copy(lits[nl:], src[pos:])
 	lits = lits[:nl]
 	lf := &z.litFreq
 	for _, c := range lits {
 		lf[c]++
 	}
-	z.seqs, z.lits = seqs[:ns], lits
+	z.seqs, z.lits = seqs, lits
 }
 
 func b2u32(b bool) uint32 {
