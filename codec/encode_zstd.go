@@ -765,19 +765,21 @@ func (z *pageZstd) huffTree() int {
 		maxSym = max(maxSym, s)
 		maxLen = max(maxLen, z.hufLen[s])
 	}
+	// Weights by length: 0 for unused symbols.
+	var l2w [16]uint8
+	for l := uint8(1); l <= maxLen; l++ {
+		l2w[l] = maxLen + 1 - l
+	}
 	w := z.weights[:maxSym]
-	for s := range w {
-		if l := z.hufLen[s]; l != 0 {
-			w[s] = maxLen + 1 - l
-		} else {
-			w[s] = 0
-		}
+	hl := z.hufLen[:maxSym]
+	for s, l := range hl {
+		w[s] = l2w[l&15]
 	}
 	direct := 0
 	if maxSym <= 128 {
 		direct = 1 + (maxSym+1)/2
 	}
-	fse := z.fseWeights(w, maxLen)
+	fse := z.fseWeights(w, maxLen, maxSym)
 	switch {
 	case fse > 0 && (direct == 0 || fse+1 < direct):
 		z.hdrBuf[0] = byte(fse)
@@ -797,21 +799,29 @@ func (z *pageZstd) huffTree() int {
 	return 0
 }
 
-// fseWeights FSE-compresses the weights w (alphabet 0..maxW) with two
-// interleaved states into z.hdrBuf[1:] and returns the length, or 0
-// when they cannot be or it would not fit in 127 bytes.
-func (z *pageZstd) fseWeights(w []uint8, maxW uint8) int {
+// fseWeights FSE-compresses the weights w (alphabet 0..maxW) of the
+// literals below maxSym with two interleaved states into z.hdrBuf[1:] and
+// returns the length, or 0 when they cannot be or it would not fit in 127
+// bytes.
+func (z *pageZstd) fseWeights(w []uint8, maxW uint8, maxSym int) int {
 	if len(w) < 2 {
 		return 0
 	}
+	// The weights' counts come from the code lengths of the used
+	// literals below maxSym; the others have weight 0.
 	freq := z.wfreq[:maxW+1]
 	clear(freq)
-	distinct := 0
-	for _, x := range w {
-		if freq[x] == 0 {
-			distinct++
+	used := 0
+	for _, k := range z.keys {
+		if s := int(k & 0xff); s < maxSym {
+			freq[maxW+1-z.hufLen[s]]++
+			used++
 		}
-		freq[x]++
+	}
+	freq[0] = uint32(maxSym - used)
+	distinct := 0
+	for _, f := range freq {
+		distinct += int(b2u32(f != 0))
 	}
 	if distinct < 2 {
 		return 0
@@ -832,34 +842,51 @@ func (z *pageZstd) fseWeights(w []uint8, maxW uint8) int {
 	if hn+(len(w)*6+12+8)/8+8 > len(buf) {
 		return 0
 	}
-	var st [2]uint32 // st[0] has the even indexes, st[1] the odd ones
+	// s0 has the even indexes, s1 the odd ones; the last two weights
+	// set the first states.
 	i := len(w) - 1
-	st[i&1] = ct.init(w[i])
-	st[(i-1)&1] = ct.init(w[i-1])
+	var s0, s1 uint32
+	if i&1 == 1 {
+		s1, s0 = ct.init(w[i]), ct.init(w[i-1])
+	} else {
+		s0, s1 = ct.init(w[i]), ct.init(w[i-1])
+	}
+	i -= 2
 	var acc uint64
 	nbits := uint(0)
 	n := hn
 	tab, tt := &ct.state, &ct.tt
-	for i -= 2; i >= 0; i-- {
-		if i&3 == 3 {
-			// At most 7 bits stay, and 4 weights add at most 24.
-			binary.LittleEndian.PutUint64(buf[n:], acc)
-			k := nbits >> 3
-			n += int(k)
-			acc >>= (k * 8) & 63
-			nbits &= 7
-		}
-		x := &st[i&1]
+	if i >= 0 && i&1 == 0 {
+		// An odd count left: one even weight first.
 		t := tt[w[i]&63]
-		nb := (*x + t.deltaNbBits) >> 16
-		acc |= uint64(*x&(1<<(nb&31)-1)) << (nbits & 63)
+		nb := (s0 + t.deltaNbBits) >> 16
+		acc |= uint64(s0&(1<<(nb&31)-1)) << (nbits & 63)
 		nbits += uint(nb)
-		*x = uint32(tab[(int32(*x>>(nb&31))+t.deltaFindState)&511])
+		s0 = uint32(tab[(int32(s0>>(nb&31))+t.deltaFindState)&511])
+		i--
+	}
+	for ; i > 0; i -= 2 {
+		// At most 7 bits stay, and 2 weights add at most 12.
+		binary.LittleEndian.PutUint64(buf[n:], acc)
+		k := nbits >> 3
+		n += int(k)
+		acc >>= (k * 8) & 63
+		nbits &= 7
+		t := tt[w[i]&63]
+		nb := (s1 + t.deltaNbBits) >> 16
+		acc |= uint64(s1&(1<<(nb&31)-1)) << (nbits & 63)
+		nbits += uint(nb)
+		s1 = uint32(tab[(int32(s1>>(nb&31))+t.deltaFindState)&511])
+		t = tt[w[i-1]&63]
+		nb = (s0 + t.deltaNbBits) >> 16
+		acc |= uint64(s0&(1<<(nb&31)-1)) << (nbits & 63)
+		nbits += uint(nb)
+		s0 = uint32(tab[(int32(s0>>(nb&31))+t.deltaFindState)&511])
 	}
 	bw := zsBits{out: buf, n: n, acc: acc, nbits: nbits}
 	bw.flush()
-	bw.addMasked(st[1], uint32(tableLog))
-	bw.addMasked(st[0], uint32(tableLog))
+	bw.addMasked(s1, uint32(tableLog))
+	bw.addMasked(s0, uint32(tableLog))
 	k := bw.close()
 	if k > 127 {
 		return 0
