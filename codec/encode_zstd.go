@@ -99,12 +99,14 @@ type pageZstd struct {
 	keyTmp  []uint32
 	lenBuf  []uint32
 
-	norm   [zsMLCodes]int16
-	ct     [3]fseCTable // literal lengths, offsets, match lengths
-	wct    fseCTable    // Huffman weights
-	wnorm  [16]int16
-	wfreq  [16]uint32
-	hdrBuf [256]byte // a Huffman tree description, with the bit writer's slack
+	norm [zsMLCodes]int16
+	ct   [3]fseCTable // literal lengths, offsets, match lengths
+	// ctDefault[k] tells that ct[k] holds the predefined table.
+	ctDefault [3]bool
+	wct       fseCTable // Huffman weights
+	wnorm     [16]int16
+	wfreq     [16]uint32
+	hdrBuf    [256]byte // a Huffman tree description, with the bit writer's slack
 
 	out []byte // the block is built here, then copied to dst if it is smaller
 }
@@ -1121,21 +1123,19 @@ func (z *pageZstd) writeSequences(out []byte) int {
 	p++
 	freqs := [3][]uint32{z.llFreq[:], z.ofFreq[:], z.mlFreq[:]}
 	maxLogs := [3]uint8{zsLLMaxLog, zsOFMaxLog, zsMLMaxLog}
-	var cts [3]*fseCTable
 	modes := byte(0)
 	for k := 0; k < 3; k++ {
 		mode, used := z.chooseTable(k, freqs[k], ns, maxLogs[k], out[p:])
 		p += used
-		switch mode {
-		case zsPredefined:
-			cts[k] = &zsDefaultCT[k]
-		default:
-			cts[k] = &z.ct[k]
+		if mode == zsPredefined && !z.ctDefault[k] {
+			// The writer below reads all three tables from z.ct.
+			z.ct[k] = zsDefaultCT[k]
 		}
+		z.ctDefault[k] = mode == zsPredefined
 		modes |= byte(mode) << (6 - 2*k)
 	}
 	out[modesAt] = modes
-	llT, ofT, mlT := cts[0], cts[1], cts[2]
+	llT, ofT, mlT := &z.ct[0], &z.ct[1], &z.ct[2]
 
 	// The last sequence first: its codes set the first states.
 	last := seqs[ns-1]
@@ -1152,7 +1152,7 @@ func (z *pageZstd) writeSequences(out []byte) int {
 		n += int(k)
 		acc >>= (k * 8) & 63
 		nbits &= 7
-		q := seqs[i]
+		q := &seqs[i]
 		// States: offset, match length, literal length (at most
 		// 8+9+9 bits).
 		t := &ofT.tt[q.ofc&63]
