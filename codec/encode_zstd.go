@@ -62,6 +62,15 @@ type zsSeq struct {
 	llc, mlc, ofc uint8
 }
 
+// zsTableDesc is a normalized distribution and its description.
+type zsTableDesc struct {
+	norm [zsMLCodes]int16
+	hdr  [96]byte
+	n    uint8 // symbols in norm
+	hn   uint8 // bytes in hdr
+	log  uint8
+}
+
 // fseCTable is an FSE encoding table (FSE's "CTable"): the next states by
 // symbol and, per symbol, the values that give the number of bits to emit
 // from a state and where its next states start.
@@ -101,8 +110,11 @@ type pageZstd struct {
 
 	norm [zsMLCodes]int16
 	ct   [3]fseCTable // literal lengths, offsets, match lengths
-	// ctDefault[k] tells that ct[k] holds the predefined table.
+	// ctDefault[k] tells that ct[k] holds the predefined table,
+	// ctLast[k] that it holds the one made from last[k].
 	ctDefault [3]bool
+	ctLast    [3]bool
+	last      [3]zsTableDesc
 	wct       fseCTable // Huffman weights
 	wnorm     [16]int16
 	wfreq     [16]uint32
@@ -1130,6 +1142,7 @@ func (z *pageZstd) writeSequences(out []byte) int {
 		if mode == zsPredefined && !z.ctDefault[k] {
 			// The writer below reads all three tables from z.ct.
 			z.ct[k] = zsDefaultCT[k]
+			z.ctLast[k] = false
 		}
 		z.ctDefault[k] = mode == zsPredefined
 		modes |= byte(mode) << (6 - 2*k)
@@ -1206,6 +1219,7 @@ func (z *pageZstd) chooseTable(k int, freq []uint32, ns int, maxLog uint8, out [
 	if distinct == 1 {
 		// RLE: one byte, no bits per symbol.
 		if ns > 1 || zsDefaultCost[k][maxSym] == 0 || zsDefaultCost[k][maxSym] > 8*256 {
+			z.ctLast[k] = false
 			ct.tableLog = 0
 			ct.state[0], ct.state[1] = 0, 0
 			ct.tt[maxSym] = fseSymTT{}
@@ -1232,8 +1246,21 @@ func (z *pageZstd) chooseTable(k int, freq []uint32, ns int, maxLog uint8, out [
 	tableLog := fseOptimalLog(maxLog, ns, maxSym)
 	norm := z.norm[:maxSym+1]
 	fseNormalize(norm, freq[:maxSym+1], ns, tableLog)
-	var hdr [96]byte
-	hn := fseWriteNCount(hdr[:], norm, tableLog)
+	// Half the pages of a dump have the distribution of the page
+	// before: its description, and its table if ct still holds it,
+	// are kept.
+	c := &z.last[k]
+	same := c.log == tableLog && int(c.n) == len(norm)
+	for s := 0; same && s < len(norm); s++ {
+		same = c.norm[s] == norm[s]
+	}
+	if !same {
+		c.log, c.n = tableLog, uint8(len(norm))
+		copy(c.norm[:], norm)
+		c.hn = uint8(fseWriteNCount(c.hdr[:], norm, tableLog))
+		z.ctLast[k] = false
+	}
+	hn := int(c.hn)
 	cost := uint64(hn) * 8 * 256
 	for s := 0; s <= maxSym; s++ {
 		if f := freq[s]; f != 0 {
@@ -1243,6 +1270,9 @@ func (z *pageZstd) chooseTable(k int, freq []uint32, ns int, maxLog uint8, out [
 	if defOK && defCost <= cost {
 		return zsPredefined, 0
 	}
-	ct.build(norm, tableLog)
-	return zsFSE, copy(out, hdr[:hn])
+	if !z.ctLast[k] {
+		ct.build(norm, tableLog)
+		z.ctLast[k] = true
+	}
+	return zsFSE, copy(out, c.hdr[:hn])
 }
