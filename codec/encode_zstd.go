@@ -78,6 +78,9 @@ type fseCTable struct {
 	tableLog uint8
 	state    [1 << zsLLMaxLog]uint16
 	tt       [64]fseSymTT
+	// Scratch space of build.
+	cumul   [64]uint16
+	symbols [1 << zsLLMaxLog]uint8
 }
 
 type fseSymTT struct {
@@ -1041,47 +1044,59 @@ func fseWriteNCount(out []byte, norm []int16, tableLog uint8) int {
 func (t *fseCTable) build(norm []int16, tableLog uint8) {
 	t.tableLog = tableLog
 	size := 1 << tableLog
-	var cumul [zsMLCodes + 1]int
-	var symbols [1 << zsLLMaxLog]uint8
+	mask := size - 1
+	cumul := &t.cumul
+	symbols := &t.symbols
 	high := size - 1
+	c0 := 0
 	for s, c := range norm {
+		cumul[s&63] = uint16(c0)
 		if c == -1 {
-			cumul[s+1] = cumul[s] + 1
-			symbols[high] = uint8(s)
+			c0++
+			symbols[high&511] = uint8(s)
 			high--
 		} else {
-			cumul[s+1] = cumul[s] + int(c)
+			c0 += int(c)
 		}
 	}
 	step := size>>1 + size>>3 + 3
-	mask := size - 1
 	pos := 0
-	for s, c := range norm {
-		for i := 0; i < int(c); i++ {
-			symbols[pos] = uint8(s)
-			pos = (pos + step) & mask
-			for pos > high {
+	if high == size-1 {
+		// No "less than 1" symbols: no cells to skip.
+		for s, c := range norm {
+			for i := int16(0); i < c; i++ {
+				symbols[pos&511] = uint8(s)
 				pos = (pos + step) & mask
+			}
+		}
+	} else {
+		for s, c := range norm {
+			for i := int16(0); i < c; i++ {
+				symbols[pos&511] = uint8(s)
+				pos = (pos + step) & mask
+				for pos > high {
+					pos = (pos + step) & mask
+				}
 			}
 		}
 	}
 	for u := 0; u < size; u++ {
-		s := symbols[u]
-		t.state[cumul[s]] = uint16(size + u)
+		s := symbols[u&511] & 63
+		t.state[cumul[s]&511] = uint16(size + u)
 		cumul[s]++
 	}
 	total := 0
 	for s, c := range norm {
 		switch c {
 		case 0:
-			t.tt[s] = fseSymTT{deltaNbBits: uint32(tableLog+1)<<16 - uint32(size)}
+			t.tt[s&63] = fseSymTT{deltaNbBits: uint32(tableLog+1)<<16 - uint32(size)}
 		case -1, 1:
-			t.tt[s] = fseSymTT{uint32(tableLog)<<16 - uint32(size), int32(total - 1)}
+			t.tt[s&63] = fseSymTT{uint32(tableLog)<<16 - uint32(size), int32(total - 1)}
 			total++
 		default:
 			maxBitsOut := uint32(tableLog) - uint32(bits.Len32(uint32(c-1))-1)
 			minStatePlus := uint32(c) << maxBitsOut
-			t.tt[s] = fseSymTT{maxBitsOut<<16 - minStatePlus, int32(total - int(c))}
+			t.tt[s&63] = fseSymTT{maxBitsOut<<16 - minStatePlus, int32(total - int(c))}
 			total += int(c)
 		}
 	}
