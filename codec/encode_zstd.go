@@ -332,20 +332,40 @@ func zsFind(buf *zsBuf, table *[1 << zsHashBits]uint32, base uint32, ip, anchor,
 		h := zsHash(cur)
 		cand := table[h]
 		table[h] = base + uint32(ip)
-		if r := ip + 1 - int(r0); r >= 0 && buf.load32(r) == uint32(cur>>8) {
-			return ip + 1, int(r0), 4 + buf.matchLen(r+4, ip+5, n)
-		}
-		if c := int(cand - base); cand >= base && (buf.load64(c)^cur)<<24 == 0 {
-			mlen := zsMinMatch + buf.matchLen(c+zsMinMatch, ip+zsMinMatch, n)
-			s := ip
-			for s > anchor && c > 0 && buf[(s-1)&zsMask] == buf[(c-1)&zsMask] {
-				s--
-				c--
-				mlen++
+		a, s := ip+1-int(r0), ip+1
+		if a < 0 || buf.load32(a) != uint32(cur>>8) {
+			c := int(cand - base)
+			if cand < base || (buf.load64(c)^cur)<<24 != 0 {
+				ip += 1 + (ip-anchor)>>zsSkipShift
+				continue
 			}
-			return s, s - c, mlen
+			a, s = c, ip
 		}
-		ip += 1 + (ip-anchor)>>zsSkipShift
+		// A match of at least 4 bytes from a to s: extend it forward
+		// (matchLen, inline: this runs once per sequence).
+		m := 4
+		for {
+			if s+m+8 > n {
+				for s+m < n && buf[(a+m)&zsMask] == buf[(s+m)&zsMask] {
+					m++
+				}
+				break
+			}
+			if x := buf.load64(a+m) ^ buf.load64(s+m); x != 0 {
+				m += bits.TrailingZeros64(x) >> 3
+				break
+			}
+			m += 8
+		}
+		if s == ip {
+			// A hash match: extend it backward too.
+			for s > anchor && a > 0 && buf[(s-1)&zsMask] == buf[(a-1)&zsMask] {
+				s--
+				a--
+				m++
+			}
+		}
+		return s, s - a, m
 	}
 	return -1, 0, 0
 }
