@@ -94,7 +94,6 @@ type pageZstd struct {
 	base  uint32
 
 	buf  *zsBuf
-	raw  []uint64
 	seqs []zsSeq
 	lits []byte
 
@@ -386,7 +385,6 @@ func (z *pageZstd) parse(src []byte) {
 	// at a time.
 	if cap(z.seqs) < n/4+1 {
 		z.seqs = make([]zsSeq, max(n/4+1, 4096/4+1))
-		z.raw = make([]uint64, max(n/4+1, 4096/4+1))
 		z.lits = make([]byte, max(n, 4096)+8)
 	}
 	if z.buf == nil {
@@ -395,8 +393,10 @@ func (z *pageZstd) parse(src []byte) {
 	}
 	buf := z.buf
 	copy(buf[:n], src)
-	raw := z.raw[:cap(z.raw)]
-	ns := 0
+	seqs := z.seqs[:cap(z.seqs)]
+	lits := z.lits[:cap(z.lits)]
+	llFreq, mlFreq, ofFreq := &z.llFreq, &z.mlFreq, &z.ofFreq
+	ns, nl := 0, 0
 	clear(z.litFreq[:])
 	clear(z.llFreq[:])
 	clear(z.mlFreq[:])
@@ -405,8 +405,8 @@ func (z *pageZstd) parse(src []byte) {
 	// The repeat offsets as the decoder will have them.
 	r0, r1, r2 := uint32(1), uint32(4), uint32(8)
 
-	// First the parse alone, each sequence packed as literal length
-	// (17 bits), match length (18 bits) and Offset_Value (above).
+	// Each sequence gets its literals copied out, its codes, their
+	// extra bits and counts as it is found.
 	anchor := 0
 	ip := 1 // libzstd starts one byte in, with nothing behind
 	limit := n - 8
@@ -435,7 +435,28 @@ func (z *pageZstd) parse(src []byte) {
 				ofv = o + 3
 				r0, r1, r2 = o, r0, r1
 			}
-			raw[ns] = uint64(ll) | uint64(mlen)<<17 | uint64(ofv)<<35
+			for k := 0; k < int(ll); k += 8 {
+				binary.LittleEndian.PutUint64(lits[nl+k:], buf.load64(anchor+k))
+			}
+			nl += int(ll)
+			mb := uint32(mlen - 3)
+			ofc := uint8(bits.Len32(ofv)-1) & 31
+			var q zsSeq
+			if ll < 16 && mb < 32 {
+				q = zsSeq{extra: uint64(ofv - 1<<ofc), ebits: ofc, llc: uint8(ll), mlc: uint8(mb), ofc: ofc}
+			} else {
+				llc, mlc := zsLLCodeOf(ll)&63, zsMLCodeOf(mb)&63
+				lb, mlb := zsLLBits[llc], zsMLBits[mlc]
+				q = zsSeq{
+					extra: uint64(ll-zsLLBase[llc]) | uint64(mb-zsMLBase[mlc])<<lb | uint64(ofv-1<<ofc)<<(lb+mlb),
+					ebits: lb + mlb + ofc,
+					llc:   llc, mlc: mlc, ofc: ofc,
+				}
+			}
+			seqs[ns] = q
+			llFreq[q.llc&63]++
+			mlFreq[q.mlc&63]++
+			ofFreq[ofc]++
 			ns++
 			ip = start + mlen
 			anchor = ip
@@ -457,49 +478,13 @@ func (z *pageZstd) parse(src []byte) {
 		}
 	}
 
-	// Then the literals, the codes, their extra bits and counts.
-	seqs := z.seqs[:ns]
-	lits := z.lits[:cap(z.lits)]
-	llFreq, mlFreq, ofFreq := &z.llFreq, &z.mlFreq, &z.ofFreq
-	pos, nl := 0, 0
-	for i, v := range raw[:ns] {
-		ll := uint32(v & (1<<17 - 1))
-		mlen := uint32(v>>17) & (1<<18 - 1)
-		ofv := uint32(v >> 35)
-		for k := 0; k < int(ll); k += 8 {
-			// pos+ll is a match start, at most limit: whole words
-			// stay inside the buffer.
-			binary.LittleEndian.PutUint64(lits[nl+k:], buf.load64(pos+k))
-		}
-		nl += int(ll)
-		pos += int(ll + mlen)
-		mb := mlen - 3
-		ofc := uint8(bits.Len32(ofv)-1) & 31
-		var q zsSeq
-		if ll < 16 && mb < 32 {
-			// Most sequences: the lengths are their own codes.
-			q = zsSeq{extra: uint64(ofv - 1<<ofc), ebits: ofc, llc: uint8(ll), mlc: uint8(mb), ofc: ofc}
-		} else {
-			llc, mlc := zsLLCodeOf(ll)&63, zsMLCodeOf(mb)&63
-			lb, mlb := zsLLBits[llc], zsMLBits[mlc]
-			q = zsSeq{
-				extra: uint64(ll-zsLLBase[llc]) | uint64(mb-zsMLBase[mlc])<<lb | uint64(ofv-1<<ofc)<<(lb+mlb),
-				ebits: lb + mlb + ofc,
-				llc:   llc, mlc: mlc, ofc: ofc,
-			}
-		}
-		seqs[i] = q
-		llFreq[q.llc&63]++
-		mlFreq[q.mlc&63]++
-		ofFreq[ofc]++
-	}
-	nl += copy(lits[nl:], src[pos:])
+	nl += copy(lits[nl:], src[anchor:])
 	lits = lits[:nl]
 	lf := &z.litFreq
 	for _, c := range lits {
 		lf[c]++
 	}
-	z.seqs, z.lits = seqs, lits
+	z.seqs, z.lits = seqs[:ns], lits
 }
 
 func b2u32(b bool) uint32 {
