@@ -717,16 +717,18 @@ func (z *pageZstd) huffLengths() {
 		for _, k := range keys {
 			all |= k
 		}
-		for sh := uint(8); sh < 32 && all>>sh != 0; sh += 8 {
-			var count [257]int
+		// 6-bit digits: pages have a few dozen literals and counts
+		// below 2^12, so two short passes.
+		for sh := uint(8); sh < 32 && all>>sh != 0; sh += 6 {
+			var count [65]int
 			for _, k := range keys {
-				count[(k>>sh)&255+1]++
+				count[(k>>sh)&63+1]++
 			}
-			for i := 1; i < 257; i++ {
+			for i := 1; i < 65; i++ {
 				count[i] += count[i-1]
 			}
 			for _, k := range keys {
-				b := (k >> sh) & 255
+				b := (k >> sh) & 63
 				tmp[count[b]] = k
 				count[b]++
 			}
