@@ -331,8 +331,11 @@ func zsFind(buf *zsBuf, table *[1 << zsHashBits]uint32, base uint32, ip, anchor,
 		h := zsHash(cur)
 		cand := table[h]
 		table[h] = base + uint32(ip)
+		// The last offset, one byte ahead. r0 is 1 or an offset used
+		// before ip, so a >= 0.
 		a, s := ip+1-int(r0), ip+1
-		if a < 0 || buf.load32(a) != uint32(cur>>8) {
+		if buf.load32(a) != uint32(cur>>8) {
+			// The hash table's candidate.
 			c := int(cand - base)
 			if cand < base || (buf.load64(c)^cur)<<24 != 0 {
 				ip += 1 + (ip-anchor)>>zsSkipShift
