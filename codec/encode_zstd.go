@@ -571,9 +571,11 @@ func (z *pageZstd) writeLiterals(out []byte) int {
 	}
 	// Used symbols and their frequencies.
 	keys := z.keys[:0]
+	most := uint32(0)
 	for s, f := range z.litFreq {
 		if f != 0 {
 			keys = append(keys, f<<8|uint32(s))
+			most = max(most, f)
 		}
 	}
 	z.keys = keys
@@ -581,6 +583,12 @@ func (z *pageZstd) writeLiterals(out []byte) int {
 		return writeRaw(1)
 	}
 	if n < 16 {
+		return writeRaw(0)
+	}
+	// libzstd's test for literals not worth a Huffman code: no literal
+	// is much more frequent than in random bytes. It spares data
+	// pages the whole Huffman construction.
+	if int(most) <= n>>7+4 {
 		return writeRaw(0)
 	}
 	z.huffLengths()
@@ -596,6 +604,10 @@ func (z *pageZstd) writeLiterals(out []byte) int {
 		streams++
 	} else {
 		streams += 6 + 4
+	}
+	if streams+1 >= n {
+		// Not smaller even before the tree description.
+		return writeRaw(0)
 	}
 	tree := z.huffTree()
 	if tree == 0 {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"math/rand"
 	"os"
@@ -73,6 +72,11 @@ func zstdInputs() map[string][]byte {
 	in["text128k"] = bytes.Repeat(in["text4k"], 32)
 	in["rand128k+1"] = random(zsMaxInput + 1) // klauspost's encoder
 	in["two"] = []byte{0, 1}
+	// A literal length over 65536 (16 extra bits) before a match at a
+	// distance as long: more extra bits than the sequence writer's
+	// common case takes.
+	big := random(70000)
+	in["biglit"] = append(big, big[:3000]...)
 	in["run-then-rand"] = append(make([]byte, 2000), random(2096)...)
 	return in
 }
@@ -338,4 +342,77 @@ func testCorpusZstd(t *testing.T, path string) {
 	}
 }
 
-var _ = fmt.Sprint
+// TestZstdPageAllocs: after the first page, compressing pages of every
+// kind allocates nothing.
+func TestZstdPageAllocs(t *testing.T) {
+	var e Encoder
+	defer e.Close()
+	in := zstdInputs()
+	dst := make([]byte, MaxEncodedLen(4096))
+	for _, name := range []string{"text4k", "pointers", "highlits", "rand4k", "zero4k", "period3", "far", "allbytes"} {
+		src := in[name]
+		if _, err := e.Encode(Zstd, dst, src); err != nil {
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(50, func() {
+			if _, err := e.Encode(Zstd, dst, src); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per page", name, allocs)
+		}
+	}
+}
+
+// BenchmarkZstdPage: our page encoder against github.com/klauspost/compress
+// at SpeedFastest (what encoded -z pages before) on the synthetic and,
+// when present, corpus pages of benchPages; ratio% is output per input.
+// The -d 31 pages of the 4 GiB corpus are in BenchmarkCorpusEncodePages
+// (package dump).
+func BenchmarkZstdPage(b *testing.B) {
+	sets := benchPages(b)
+	for _, kind := range []string{"corpus", "synthetic"} {
+		pages := sets[kind]
+		if pages == nil {
+			continue
+		}
+		b.Run("ours/"+kind, func(b *testing.B) {
+			var e Encoder
+			defer e.Close()
+			dst := make([]byte, MaxEncodedLen(4096))
+			var in, out int64
+			b.SetBytes(4096)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				p := pages[i%len(pages)]
+				n, err := e.Encode(Zstd, dst, p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				in += int64(len(p))
+				out += int64(n)
+			}
+			b.ReportMetric(100*float64(out)/float64(in), "ratio%")
+		})
+		b.Run("klauspost/"+kind, func(b *testing.B) {
+			ze, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+				zstd.WithEncoderCRC(false), zstd.WithWindowSize(MaxPageSize), zstd.WithZeroFrames(true))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ze.Close()
+			dst := make([]byte, 0, MaxEncodedLen(4096))
+			var in, out int64
+			b.SetBytes(4096)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				p := pages[i%len(pages)]
+				dst = ze.EncodeAll(p, dst[:0])
+				in += int64(len(p))
+				out += int64(len(dst))
+			}
+			b.ReportMetric(100*float64(out)/float64(in), "ratio%")
+		})
+	}
+}
