@@ -14,7 +14,10 @@
 // makedumpfile's rule of storing a page raw unless its compressed form is
 // strictly smaller. LZO uses LZOCompressor, our own LZO1X-1 compressor
 // (byte-identical to liblzo2's lzo1x_1_compress on everything tested, so
-// makedumpfile -l output sizes match the C tool's).
+// makedumpfile -l output sizes match the C tool's). Zstd uses our own page
+// encoder (one frame and one block per page, libzstd level 1's match
+// finding), as small as libzstd level 1's pages on kernel memory or
+// smaller; klauspost's encoder only takes inputs over 128 KiB.
 //
 // Whole-stream containers (xz, lz4) are not page methods: no reader knows
 // such a page flag. DetectStream, OpenStream and NewStreamWriter detect,

@@ -35,8 +35,13 @@ func MaxEncodedLen(n int) int {
 //     github.com/klauspost/compress at level 1.
 //   - LZO: an LZO1X-1 block, byte-identical to liblzo2's lzo1x_1_compress.
 //   - Snappy: the raw snappy block format (not the framing format).
-//   - Zstd: one zstd frame at the fastest level, with the content size in
-//     the frame header and no checksum, like ZSTD_compressCCtx at level 1.
+//   - Zstd: one zstd frame with the content size in the frame header and
+//     no checksum, like ZSTD_compressCCtx at level 1, from our page
+//     encoder (encode_zstd.go): libzstd level 1's match finding with
+//     Huffman and FSE tables chosen per page, no larger than libzstd's
+//     pages on the corpus. The bytes differ from libzstd's. Inputs over
+//     128 KiB (one block) go to github.com/klauspost/compress at its
+//     fastest level.
 //
 // The zero value is ready to use. An Encoder holds per-method state,
 // created on first use, and is not safe for concurrent use: keep one per
@@ -47,6 +52,7 @@ type Encoder struct {
 	df   *pageDeflater
 	zw   *zlib.Writer
 	zout sliceWriter
+	zs   *pageZstd
 	ze   *zstd.Encoder
 }
 
@@ -130,6 +136,13 @@ func (e *Encoder) encodeZlib(dst, src []byte) (int, error) {
 }
 
 func (e *Encoder) encodeZstd(dst, src []byte) (int, error) {
+	if len(src) <= zsMaxInput {
+		if e.zs == nil {
+			e.zs = new(pageZstd)
+		}
+		return e.zs.compress(dst, src), nil
+	}
+	// Pages over 128 KiB (256 KiB pages) would need several blocks.
 	if e.ze == nil {
 		ze, err := zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.SpeedFastest),
@@ -152,8 +165,8 @@ func (e *Encoder) encodeZstd(dst, src []byte) (int, error) {
 	return len(out), nil
 }
 
-// Close releases the zstd encoder's resources. The Encoder can be used
-// again afterwards.
+// Close releases the resources of the zstd encoder used for inputs over
+// 128 KiB. The Encoder can be used again afterwards.
 func (e *Encoder) Close() {
 	if e.ze != nil {
 		e.ze.Close()
