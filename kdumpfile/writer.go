@@ -87,17 +87,19 @@ type Writer struct {
 	err            error
 }
 
-// writeChunk is the size of the data buffer: four times makedumpfile's
-// (16 pages), so writes stay large on NFS and SFTP targets, and a
-// quarter of what it used to be here, which was a fifth of the peak
-// memory of a dump. Descriptors are flushed with the data they describe,
-// or when pdChunk bytes of them are buffered (shared zero pages and lost
-// pages add descriptors without data). Both buffers are allocated once at
-// their full size: grown by append they would leave about twice their
-// size behind as garbage, a good part of the peak memory of a dump.
+// writeChunk is the size of the data buffer: makedumpfile's (16 pages).
+// It was 256 KiB, and 1 MiB before that; at 64 KiB a dump's system time
+// did not measurably change (-d 1 -l on the 4 GiB corpus, 2.2 GB
+// written to tmpfs and to disk, docs/bench.md), and the buffer is a
+// good part of a dump's heap. Descriptors are flushed with the data they
+// describe, or when pdChunk bytes of them are buffered (shared zero
+// pages and lost pages add descriptors without data; 512 of them are one
+// 12 KiB write). Both buffers are allocated once at their full size:
+// grown by append they would leave about twice their size behind as
+// garbage.
 const (
-	writeChunk = 256 << 10
-	pdChunk    = 2048 * PageDescSize
+	writeChunk = 64 << 10
+	pdChunk    = 512 * PageDescSize
 )
 
 // NewWriter writes the header, sub header, notes and both bitmaps and
