@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 )
@@ -123,26 +122,6 @@ func (d *Decoder) Decode(m Method, dst, src []byte) error {
 		return d.decodeZstd(dst, src)
 	}
 	return fmt.Errorf("%v: %w", m, ErrUnknownMethod)
-}
-
-func decodeSnappy(dst, src []byte) error {
-	n, err := snappy.DecodedLen(src)
-	if err != nil {
-		return fmt.Errorf("snappy: %v: %w", err, ErrCorrupt)
-	}
-	// Check the length before decoding so that a hostile length never
-	// makes the decoder allocate.
-	if n != len(dst) {
-		return fmt.Errorf("snappy: block decodes to %d bytes, want %d: %w", n, len(dst), ErrCorrupt)
-	}
-	out, err := snappy.DecodeStrict(dst, src)
-	if err != nil {
-		return fmt.Errorf("snappy: %v: %w", err, ErrCorrupt)
-	}
-	if len(out) != len(dst) || (len(out) > 0 && &out[0] != &dst[0]) {
-		return fmt.Errorf("snappy: decoded %d bytes, want %d: %w", len(out), len(dst), ErrCorrupt)
-	}
-	return nil
 }
 
 func (d *Decoder) decodeZlib(dst, src []byte) error {

@@ -12,8 +12,10 @@
 // On the write side an Encoder (one per goroutine, allocation-free after
 // warm-up) compresses pages with all four methods; EncodePage applies
 // makedumpfile's rule of storing a page raw unless its compressed form is
-// strictly smaller. LZO uses LZOCompressor, our own LZO1X-1 compressor
-// (byte-identical to liblzo2's lzo1x_1_compress on everything tested, so
+// strictly smaller. Snappy is our own block codec (snappy.go: a library
+// would link crypto and encoding/json into every binary, for a framing
+// format we never use). LZO uses LZOCompressor, our own LZO1X-1
+// compressor (byte-identical to liblzo2's lzo1x_1_compress on everything tested, so
 // makedumpfile -l output sizes match the C tool's).
 //
 // Whole-stream containers (xz, lz4) are not page methods: no reader knows

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -15,7 +14,7 @@ import (
 // calculate_len_buf_out it is the largest of the methods' own bounds.
 func MaxEncodedLen(n int) int {
 	m := LZOMaxCompressedLen(n) // n + n/16 + 64 + 3, also above zlib's compressBound
-	m = max(m, s2.MaxEncodedLen(n))
+	m = max(m, snappyMaxEncodedLen(n))
 	// ZSTD_compressBound.
 	zs := n + n>>8
 	if n < 128<<10 {
@@ -36,7 +35,8 @@ func MaxEncodedLen(n int) int {
 //     a second deflate encoder (klauspost's, whose decoder we use) would
 //     add about 50 KB to every binary for pages no x86_64 kernel has.
 //   - LZO: an LZO1X-1 block, byte-identical to liblzo2's lzo1x_1_compress.
-//   - Snappy: the raw snappy block format (not the framing format).
+//   - Snappy: the raw snappy block format (not the framing format), from
+//     our own encoder (snappy.go), the reference encoder's algorithm.
 //   - Zstd: one zstd frame at the fastest level, with the content size in
 //     the frame header and no checksum, like ZSTD_compressCCtx at level 1.
 //
@@ -46,6 +46,7 @@ func MaxEncodedLen(n int) int {
 // allocate.
 type Encoder struct {
 	lzo  *LZOCompressor
+	sn   *snappyEncoder
 	df   *pageDeflater
 	zw   *zlib.Writer
 	zout sliceWriter
@@ -70,11 +71,10 @@ func (e *Encoder) Encode(m Method, dst, src []byte) (n int, err error) {
 		}
 		return e.lzo.Compress(dst, src)
 	case Snappy:
-		out := s2.EncodeSnappy(dst, src)
-		if len(out) > 0 && &out[0] != &dst[0] {
-			return 0, fmt.Errorf("snappy: output outgrew dst: %w", io.ErrShortBuffer)
+		if e.sn == nil {
+			e.sn = new(snappyEncoder)
 		}
-		return len(out), nil
+		return e.sn.encode(dst, src), nil
 	case Zlib:
 		return e.encodeZlib(dst, src)
 	case Zstd:
