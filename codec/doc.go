@@ -7,7 +7,11 @@
 // A Decoder holds reusable state (zlib and zstd decoders, nothing for LZO
 // and snappy) so that decoding a page does not allocate; use one Decoder per
 // goroutine. LZO1X decoding is our own implementation (DecodeLZO1X): no Go
-// LZO library with a usable licence exists.
+// LZO library with a usable licence exists. The zstd frame decoder is our
+// own too (zstd_decode.go): the library's package would link its encoders,
+// crypto/rand and log into every program that reads pages. Decoding a
+// page takes about twice its time (16 against 7 µs of CPU for a 4 KiB
+// kernel page), which matters only when reading zstd dumps.
 //
 // On the write side an Encoder (one per goroutine, allocation-free after
 // warm-up) compresses pages with all four methods; EncodePage applies
