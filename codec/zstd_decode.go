@@ -228,7 +228,7 @@ func (z *zstdDecoder) frame(dst, src []byte) (int, int, error) {
 // block decodes one compressed block, appending to dst[:d]; it returns
 // the new length.
 func (z *zstdDecoder) block(dst []byte, d int, src []byte) (int, error) {
-	lits, n, err := z.literals(src)
+	lits, n, err := z.literals(src, len(dst)-d)
 	if err != nil {
 		return 0, err
 	}
@@ -237,8 +237,9 @@ func (z *zstdDecoder) block(dst []byte, d int, src []byte) (int, error) {
 }
 
 // literals decodes the literals section at the start of src and returns
-// the literals and the section's length.
-func (z *zstdDecoder) literals(src []byte) ([]byte, int, error) {
+// the literals and the section's length. More than room literals cannot
+// fit the output and are refused before anything is allocated for them.
+func (z *zstdDecoder) literals(src []byte, room int) ([]byte, int, error) {
 	if len(src) < 1 {
 		return nil, 0, errZstd("literals section missing")
 	}
@@ -260,8 +261,8 @@ func (z *zstdDecoder) literals(src []byte) ([]byte, int, error) {
 			}
 			size, h = int(src[0]>>4)|int(src[1])<<4|int(src[2])<<12, 3
 		}
-		if size > zstdMaxBlock {
-			return nil, 0, errZstd("%d literals", size)
+		if size > min(zstdMaxBlock, room) {
+			return nil, 0, errZstd("%d literals for %d bytes of output", size, room)
 		}
 		if typ == 0 {
 			if size > len(src)-h {
@@ -305,8 +306,8 @@ func (z *zstdDecoder) literals(src []byte) ([]byte, int, error) {
 		v := int(binary.LittleEndian.Uint32(src)) | int(src[4])<<32
 		regen, comp, h = v>>4&0x3ffff, v>>22&0x3ffff, 5
 	}
-	if regen > zstdMaxBlock {
-		return nil, 0, errZstd("%d literals", regen)
+	if regen > min(zstdMaxBlock, room) {
+		return nil, 0, errZstd("%d literals for %d bytes of output", regen, room)
 	}
 	if comp > len(src)-h {
 		return nil, 0, errZstd("%d bytes of compressed literals overrun the block", comp)
