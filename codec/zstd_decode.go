@@ -763,12 +763,13 @@ func (z *zstdDecoder) sequences(dst []byte, d int, lits, src []byte) (int, error
 		}
 		// The extra bits of offset (<= 31) and match length (<= 16),
 		// then of literal length (<= 16) and the three state updates
-		// (<= 9+9+8): two loads of up to 56 bits.
-		br.need(56)
+		// (<= 9+9+8): at most two loads.
+		mlb, llb := uint(zstdMLBits[mle.sym]), uint(zstdLLBits[lle.sym])
+		br.need(uint(ofe.sym) + mlb)
 		ofv := uint64(1)<<ofe.sym + br.get(uint(ofe.sym))
-		ml := int(zstdMLBase[mle.sym]) + int(br.get(uint(zstdMLBits[mle.sym])))
-		br.need(56)
-		ll := int(zstdLLBase[lle.sym]) + int(br.get(uint(zstdLLBits[lle.sym])))
+		ml := int(zstdMLBase[mle.sym]) + int(br.get(mlb))
+		br.need(llb + uint(lle.bits) + uint(mle.bits) + uint(ofe.bits))
+		ll := int(zstdLLBase[lle.sym]) + int(br.get(llb))
 		if i < nseq-1 {
 			sll = uint64(lle.base) + br.get(uint(lle.bits))
 			sml = uint64(mle.base) + br.get(uint(mle.bits))
