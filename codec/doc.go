@@ -10,8 +10,9 @@
 // LZO library with a usable licence exists. The zstd frame decoder is our
 // own too (zstd_decode.go): the library's package would link its encoders,
 // crypto/rand and log into every program that reads pages. Decoding a
-// page takes about twice its time (16 against 7 µs of CPU for a 4 KiB
-// kernel page), which matters only when reading zstd dumps.
+// page takes about twice its time (15 against 7 µs of CPU for a 4 KiB
+// kernel page; it decodes sequences and Huffman streams in assembly),
+// which matters only when reading zstd dumps.
 //
 // On the write side an Encoder (one per goroutine, allocation-free after
 // warm-up) compresses pages with all four methods; EncodePage applies
