@@ -45,6 +45,9 @@ type zstdDecoder struct {
 	llSet      bool
 	ofSet      bool
 	mlSet      bool
+	// The tables hold the predefined distribution, which need not be
+	// built again (most small blocks use it).
+	llPre, ofPre, mlPre bool
 
 	rep [3]int
 
@@ -343,16 +346,60 @@ func (z *zstdDecoder) literals(src []byte, room int) ([]byte, int, error) {
 	if 3*seg > regen {
 		return nil, 0, errZstd("%d literals cannot fill four streams", regen)
 	}
-	ends := [4]int{s1, s1 + s2, s1 + s2 + s3, len(data)}
-	start := 0
-	for i := range 4 {
-		out := lits[i*seg : min((i+1)*seg, regen)]
-		if err := z.hufStream(out, data[start:ends[i]]); err != nil {
-			return nil, 0, err
-		}
-		start = ends[i]
+	if err := z.hufStreams4(lits, seg, [4][]byte{
+		data[:s1], data[s1 : s1+s2], data[s1+s2 : s1+s2+s3], data[s1+s2+s3:],
+	}); err != nil {
+		return nil, 0, err
 	}
 	return lits, h + comp, nil
+}
+
+// hufStreams4 decodes four Huffman streams into the four segments of
+// lits (seg bytes each, the last one shorter), a symbol of each in turn:
+// the four chains of table lookups then overlap.
+func (z *zstdDecoder) hufStreams4(lits []byte, seg int, src [4][]byte) error {
+	var br [4]backReader
+	for i := range br {
+		var err error
+		if br[i], err = newBackReader(src[i]); err != nil {
+			return err
+		}
+	}
+	o0, o1, o2, o3 := lits[:seg], lits[seg:2*seg], lits[2*seg:3*seg], lits[3*seg:]
+	mb := uint(z.hufBits)
+	mask := uint64(1)<<mb - 1
+	huf := &z.huf
+	b0, b1, b2, b3 := &br[0], &br[1], &br[2], &br[3]
+	for i := range o3 {
+		b0.need(mb)
+		b1.need(mb)
+		b2.need(mb)
+		b3.need(mb)
+		e0 := huf[b0.v>>(b0.n-mb)&mask]
+		e1 := huf[b1.v>>(b1.n-mb)&mask]
+		e2 := huf[b2.v>>(b2.n-mb)&mask]
+		e3 := huf[b3.v>>(b3.n-mb)&mask]
+		b0.n -= uint(e0.bits)
+		b1.n -= uint(e1.bits)
+		b2.n -= uint(e2.bits)
+		b3.n -= uint(e3.bits)
+		o0[i], o1[i], o2[i], o3[i] = e0.sym, e1.sym, e2.sym, e3.sym
+	}
+	for i := len(o3); i < seg; i++ {
+		for k, o := range [3][]byte{o0, o1, o2} {
+			b := &br[k]
+			b.need(mb)
+			e := huf[b.v>>(b.n-mb)&mask]
+			b.n -= uint(e.bits)
+			o[i] = e.sym
+		}
+	}
+	for i := range br {
+		if p := br[i].pos(); p != 0 {
+			return errZstd("Huffman stream %d has %d bits left over or missing", i+1, p)
+		}
+	}
+	return nil
 }
 
 func (z *zstdDecoder) litBuf(n int) []byte {
@@ -437,11 +484,13 @@ func (z *zstdDecoder) hufTable(src []byte) (int, error) {
 			continue
 		}
 		e := hufEntry{sym: uint8(s), bits: uint8(maxBits) + 1 - w}
-		p := start[w]
-		for i := range 1 << (w - 1) {
-			z.huf[p+i] = e
+		p, span := start[w], 1<<(w-1)
+		t := z.huf[p : p+span]
+		t[0] = e
+		for k := 1; k < span; k *= 2 { // the common symbols take up to half the table
+			copy(t[k:], t[:k])
 		}
-		start[w] = p + 1<<(w-1)
+		start[w] = p + span
 	}
 	z.hufBits = uint8(maxBits)
 	return used, nil
@@ -659,14 +708,19 @@ var (
 
 // seqTable sets up t for one of the sequence codes by its mode and
 // returns the bytes of src its description took.
-func (z *zstdDecoder) seqTable(t *fseTable, set *bool, mode uint8, src []byte, def []int16, defLog uint8, maxSym int, maxLog uint8) (int, error) {
+func (z *zstdDecoder) seqTable(t *fseTable, set, pre *bool, mode uint8, src []byte, def []int16, defLog uint8, maxSym int, maxLog uint8) (int, error) {
+	if mode == 1 || mode == 2 {
+		*pre = false // t is overwritten below
+	}
 	switch mode {
 	case 0:
-		copy(z.norm[:], def)
-		if err := buildFSE(t, z.norm[:len(def)], defLog); err != nil {
-			return 0, err
+		if !*pre {
+			copy(z.norm[:], def)
+			if err := buildFSE(t, z.norm[:len(def)], defLog); err != nil {
+				return 0, err
+			}
 		}
-		*set = true
+		*set, *pre = true, true
 		return 0, nil
 	case 1:
 		if len(src) < 1 {
@@ -732,17 +786,17 @@ func (z *zstdDecoder) sequences(dst []byte, d int, lits, src []byte) (int, error
 	if modes&3 != 0 {
 		return 0, errZstd("reserved sequence mode bits set")
 	}
-	n, err := z.seqTable(&z.ll, &z.llSet, modes>>6, src[s:], zstdLLDefault[:], 6, 35, 9)
+	n, err := z.seqTable(&z.ll, &z.llSet, &z.llPre, modes>>6, src[s:], zstdLLDefault[:], 6, 35, 9)
 	if err != nil {
 		return 0, fmt.Errorf("literal lengths: %w", err)
 	}
 	s += n
-	n, err = z.seqTable(&z.of, &z.ofSet, modes>>4&3, src[s:], zstdOFDefault[:], 5, 31, 8)
+	n, err = z.seqTable(&z.of, &z.ofSet, &z.ofPre, modes>>4&3, src[s:], zstdOFDefault[:], 5, 31, 8)
 	if err != nil {
 		return 0, fmt.Errorf("offsets: %w", err)
 	}
 	s += n
-	n, err = z.seqTable(&z.ml, &z.mlSet, modes>>2&3, src[s:], zstdMLDefault[:], 6, 52, 9)
+	n, err = z.seqTable(&z.ml, &z.mlSet, &z.mlPre, modes>>2&3, src[s:], zstdMLDefault[:], 6, 52, 9)
 	if err != nil {
 		return 0, fmt.Errorf("match lengths: %w", err)
 	}
