@@ -233,7 +233,7 @@ func snappyCopy2(dst []byte, offset, length int) int {
 // src and dst before use.
 func decodeSnappy(dst, src []byte) error {
 	n, k := binary.Uvarint(src)
-	if k <= 0 {
+	if k <= 0 || k > 5 { // a 32-bit length takes at most 5 bytes
 		return fmt.Errorf("snappy: bad length preamble: %w", ErrCorrupt)
 	}
 	if n != uint64(len(dst)) {
