@@ -124,8 +124,15 @@ func (z *zstdDecoder) frame(dst, src []byte) (int, int, error) {
 	if fhd&0x08 != 0 {
 		return 0, 0, errZstd("reserved frame header bit set")
 	}
+	var window uint64 // set below for single-segment frames
 	if !single {
-		s++ // the window descriptor: the output is bounded by dst anyway
+		if len(src) < 2 {
+			return 0, 0, errZstd("frame header cut short")
+		}
+		wd := src[1]
+		base := uint64(1) << (10 + wd>>3)
+		window = base + base/8*uint64(wd&7)
+		s++
 	}
 	dictLen := [4]int{0, 1, 2, 4}[fhd&3]
 	fcsLen := [4]int{0, 2, 4, 8}[fcsFlag]
@@ -155,6 +162,12 @@ func (z *zstdDecoder) frame(dst, src []byte) (int, int, error) {
 	if hasFCS && fcs > uint64(len(dst)) {
 		return 0, 0, errZstd("frame content size %d is larger than the %d bytes left", fcs, len(dst))
 	}
+	if single {
+		window = fcs
+	}
+	// No block may hold more than the window (RFC 8878 Block_Maximum_Size;
+	// libzstd refuses such frames).
+	blockMax := int(min(window, zstdMaxBlock))
 
 	// Frame state.
 	z.hufBits = 0
@@ -169,6 +182,9 @@ func (z *zstdDecoder) frame(dst, src []byte) (int, int, error) {
 		s += 3
 		last := h&1 != 0
 		size := int(h >> 3)
+		if size > blockMax {
+			return 0, 0, errZstd("block of %d bytes in a window of %d", size, window)
+		}
 		switch (h >> 1) & 3 {
 		case 0: // raw
 			if size > len(src)-s {
@@ -196,10 +212,7 @@ func (z *zstdDecoder) frame(dst, src []byte) (int, int, error) {
 			if size > len(src)-s {
 				return 0, 0, errZstd("compressed block of %d bytes overruns the input", size)
 			}
-			if size > zstdMaxBlock {
-				return 0, 0, errZstd("compressed block of %d bytes", size)
-			}
-			n, err := z.block(dst, d, src[s:s+size])
+			n, err := z.block(dst[:d+min(blockMax, len(dst)-d)], d, src[s:s+size])
 			if err != nil {
 				return 0, 0, err
 			}
