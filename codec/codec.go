@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zlib"
-	"github.com/klauspost/compress/zstd"
 )
 
 // Method is a kdump-compressed page compression method, with the value of
@@ -86,7 +84,7 @@ const MaxPageSize = 256 << 10
 type Decoder struct {
 	zr   io.ReadCloser // zlib reader, reused through zlib.Resetter
 	zsrc bytes.Reader  // zlib input
-	zd   *zstd.Decoder
+	zd   *zstdDecoder
 	one  [1]byte // zlib end-of-stream probe
 }
 
@@ -125,26 +123,6 @@ func (d *Decoder) Decode(m Method, dst, src []byte) error {
 	return fmt.Errorf("%v: %w", m, ErrUnknownMethod)
 }
 
-func decodeSnappy(dst, src []byte) error {
-	n, err := snappy.DecodedLen(src)
-	if err != nil {
-		return fmt.Errorf("snappy: %v: %w", err, ErrCorrupt)
-	}
-	// Check the length before decoding so that a hostile length never
-	// makes the decoder allocate.
-	if n != len(dst) {
-		return fmt.Errorf("snappy: block decodes to %d bytes, want %d: %w", n, len(dst), ErrCorrupt)
-	}
-	out, err := snappy.DecodeStrict(dst, src)
-	if err != nil {
-		return fmt.Errorf("snappy: %v: %w", err, ErrCorrupt)
-	}
-	if len(out) != len(dst) || (len(out) > 0 && &out[0] != &dst[0]) {
-		return fmt.Errorf("snappy: decoded %d bytes, want %d: %w", len(out), len(dst), ErrCorrupt)
-	}
-	return nil
-}
-
 func (d *Decoder) decodeZlib(dst, src []byte) error {
 	d.zsrc.Reset(src)
 	if d.zr == nil {
@@ -180,35 +158,11 @@ func (d *Decoder) decodeZlib(dst, src []byte) error {
 
 func (d *Decoder) decodeZstd(dst, src []byte) error {
 	if d.zd == nil {
-		zd, err := zstd.NewReader(nil,
-			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderLowmem(true),
-			// A page frame never needs more than a page of window or
-			// output; these bound what hostile frames can make us
-			// allocate.
-			zstd.WithDecoderMaxWindow(MaxPageSize),
-			zstd.WithDecoderMaxMemory(MaxPageSize),
-			zstd.WithDecodeAllCapLimit(true))
-		if err != nil {
-			return fmt.Errorf("zstd: %w", err)
-		}
-		d.zd = zd
+		d.zd = new(zstdDecoder)
 	}
-	out, err := d.zd.DecodeAll(src, dst[:0])
-	if err != nil {
-		return fmt.Errorf("zstd: %v: %w", err, ErrCorrupt)
-	}
-	if len(out) != len(dst) || (len(out) > 0 && &out[0] != &dst[0]) {
-		return fmt.Errorf("zstd: decoded %d bytes, want %d: %w", len(out), len(dst), ErrCorrupt)
-	}
-	return nil
+	return d.zd.decode(dst, src)
 }
 
-// Close releases the zstd decoder's resources. The Decoder can be used
+// Close releases the zstd decoder's buffers. The Decoder can be used
 // again afterwards.
-func (d *Decoder) Close() {
-	if d.zd != nil {
-		d.zd.Close()
-		d.zd = nil
-	}
-}
+func (d *Decoder) Close() { d.zd = nil }

@@ -220,3 +220,37 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode decodes a page-like 4 KiB page (the LZO test page's
+// contents) compressed by our Encoder with each method.
+func BenchmarkDecode(b *testing.B) {
+	lz, err := os.ReadFile(filepath.Join("testdata", "lzo1x", "pagelike-4k.lzo"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	page := make([]byte, 4096)
+	if _, err := DecodeLZO1X(page, lz); err != nil {
+		b.Fatal(err)
+	}
+	for _, m := range []Method{Zlib, LZO, Snappy, Zstd} {
+		b.Run(m.String(), func(b *testing.B) {
+			var e Encoder
+			defer e.Close()
+			buf := make([]byte, MaxEncodedLen(len(page)))
+			n, err := e.Encode(m, buf, page)
+			if err != nil {
+				b.Fatal(err)
+			}
+			src := buf[:n]
+			var d Decoder
+			defer d.Close()
+			dst := make([]byte, len(page))
+			b.SetBytes(int64(len(page)))
+			for b.Loop() {
+				if err := d.Decode(m, dst, src); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

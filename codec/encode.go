@@ -1,13 +1,10 @@
 package codec
 
 import (
+	"compress/zlib"
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/klauspost/compress/s2"
-	"github.com/klauspost/compress/zlib"
-	"github.com/klauspost/compress/zstd"
 )
 
 // MaxEncodedLen returns the capacity dst must have for Encoder.Encode to
@@ -15,7 +12,7 @@ import (
 // calculate_len_buf_out it is the largest of the methods' own bounds.
 func MaxEncodedLen(n int) int {
 	m := LZOMaxCompressedLen(n) // n + n/16 + 64 + 3, also above zlib's compressBound
-	m = max(m, s2.MaxEncodedLen(n))
+	m = max(m, snappyMaxEncodedLen(n))
 	// ZSTD_compressBound.
 	zs := n + n>>8
 	if n < 128<<10 {
@@ -31,17 +28,22 @@ func MaxEncodedLen(n int) int {
 //     encoder (encode_deflate.go): zlib level 1's match finding with
 //     optimal Huffman codes, as small as makedumpfile's
 //     compress2(Z_BEST_SPEED) pages or smaller, several times faster.
-//     The bytes differ from C zlib's. Inputs over 32 KiB go to
-//     github.com/klauspost/compress at level 1.
+//     The bytes differ from C zlib's. Inputs over 32 KiB (pages
+//     of 64 KiB) go to the standard library's compress/zlib at level 1:
+//     a second deflate encoder (klauspost's, whose decoder we use) would
+//     add about 50 KB to every binary for pages no x86_64 kernel has.
 //   - LZO: an LZO1X-1 block, byte-identical to liblzo2's lzo1x_1_compress.
-//   - Snappy: the raw snappy block format (not the framing format).
+//   - Snappy: the raw snappy block format (not the framing format), from
+//     our own encoder (snappy.go), the reference encoder's algorithm.
 //   - Zstd: one zstd frame with the content size in the frame header and
 //     no checksum, like ZSTD_compressCCtx at level 1, from our page
 //     encoder (encode_zstd.go): libzstd level 1's match finding with
 //     Huffman and FSE tables chosen per page, no larger than libzstd's
-//     pages on the corpus. The bytes differ from libzstd's. Inputs over
-//     128 KiB (one block) go to github.com/klauspost/compress at its
-//     fastest level.
+//     pages on the corpus. The bytes differ from libzstd's. An input over
+//     128 KiB (a page of 256 KiB; one zstd block holds 128 KiB) gets a
+//     frame of raw blocks, which EncodePage then stores raw: a second
+//     zstd encoder for pages no x86_64 kernel has would keep about
+//     700 KB of binary resident in every dump.
 //
 // The zero value is ready to use. An Encoder holds per-method state,
 // created on first use, and is not safe for concurrent use: keep one per
@@ -49,11 +51,11 @@ func MaxEncodedLen(n int) int {
 // allocate.
 type Encoder struct {
 	lzo  *LZOCompressor
+	sn   *snappyEncoder
 	df   *pageDeflater
 	zw   *zlib.Writer
 	zout sliceWriter
 	zs   *pageZstd
-	ze   *zstd.Encoder
 }
 
 // Encode compresses src with method m into dst and returns the length of
@@ -74,11 +76,10 @@ func (e *Encoder) Encode(m Method, dst, src []byte) (n int, err error) {
 		}
 		return e.lzo.Compress(dst, src)
 	case Snappy:
-		out := s2.EncodeSnappy(dst, src)
-		if len(out) > 0 && &out[0] != &dst[0] {
-			return 0, fmt.Errorf("snappy: output outgrew dst: %w", io.ErrShortBuffer)
+		if e.sn == nil {
+			e.sn = new(snappyEncoder)
 		}
-		return len(out), nil
+		return e.sn.encode(dst, src), nil
 	case Zlib:
 		return e.encodeZlib(dst, src)
 	case Zstd:
@@ -136,43 +137,20 @@ func (e *Encoder) encodeZlib(dst, src []byte) (int, error) {
 }
 
 func (e *Encoder) encodeZstd(dst, src []byte) (int, error) {
-	if len(src) <= zsMaxInput {
-		if e.zs == nil {
-			e.zs = new(pageZstd)
-		}
-		return e.zs.compress(dst, src), nil
+	if len(src) > zsMaxInput {
+		return zstdRawFrame(dst, src), nil
 	}
-	// Pages over 128 KiB (256 KiB pages) would need several blocks.
-	if e.ze == nil {
-		ze, err := zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.SpeedFastest),
-			zstd.WithEncoderConcurrency(1),
-			zstd.WithEncoderCRC(false),
-			// A window of the largest page keeps the encoder small;
-			// every page fits one single-segment frame, which records
-			// the content size.
-			zstd.WithWindowSize(MaxPageSize),
-			zstd.WithZeroFrames(true))
-		if err != nil {
-			return 0, fmt.Errorf("zstd: %w", err)
-		}
-		e.ze = ze
+	if e.zs == nil {
+		e.zs = new(pageZstd)
 	}
-	out := e.ze.EncodeAll(src, dst[:0])
-	if len(out) > len(dst) || (len(out) > 0 && &out[0] != &dst[0]) {
-		return 0, fmt.Errorf("zstd: output outgrew dst: %w", io.ErrShortBuffer)
-	}
-	return len(out), nil
+	return e.zs.compress(dst, src), nil
 }
 
-// Close releases the resources of the zstd encoder used for inputs over
-// 128 KiB. The Encoder can be used again afterwards.
-func (e *Encoder) Close() {
-	if e.ze != nil {
-		e.ze.Close()
-		e.ze = nil
-	}
-}
+// Close releases what the Encoder holds. It holds nothing that needs
+// releasing (all its state is garbage-collected memory); Close stays so
+// callers need not know which methods ever had resources. The Encoder
+// can be used again afterwards.
+func (e *Encoder) Close() {}
 
 // sliceWriter writes into a fixed byte slice and fails when it is full.
 type sliceWriter struct {

@@ -267,6 +267,28 @@ func (z *pageZstd) compress(dst, src []byte) int {
 	return h + 3 + copy(dst[h+3:], out[:k])
 }
 
+// zstdRawFrame writes src as a zstd frame of raw blocks of at most
+// zsMaxInput bytes each (for inputs too large for the page encoder's one
+// block) and returns its length: n plus 9 bytes of frame header and 3 per
+// block. Never smaller than src, so EncodePage stores such a page raw;
+// Encode still returns a valid frame.
+func zstdRawFrame(dst, src []byte) int {
+	binary.LittleEndian.PutUint32(dst, 0xFD2FB528)
+	dst[4] = 2<<6 | 0x20 // Single_Segment, 4-byte content size
+	binary.LittleEndian.PutUint32(dst[5:], uint32(len(src)))
+	k := 9
+	for first := true; first || len(src) > 0; first = false {
+		n := min(len(src), zsMaxInput)
+		putBlockHeader(dst[k:], 0, n)
+		if n < len(src) {
+			dst[k] &^= 1 // not the last block
+		}
+		k += 3 + copy(dst[k+3:], src[:n])
+		src = src[n:]
+	}
+	return k
+}
+
 // putBlockHeader writes the header of a last block of type typ (0 raw,
 // 1 RLE, 2 compressed) and size size.
 func putBlockHeader(b []byte, typ, size int) {

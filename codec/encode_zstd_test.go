@@ -107,6 +107,40 @@ func TestZstdPageRoundTrip(t *testing.T) {
 	}
 }
 
+// TestZstdLargePage: a page over one block's 128 KiB (256 KiB pages)
+// becomes a frame of raw blocks that both decoders give back, and
+// EncodePage stores it raw.
+func TestZstdLargePage(t *testing.T) {
+	var e Encoder
+	var dec Decoder
+	defer dec.Close()
+	for _, n := range []int{zsMaxInput + 1, 2 * zsMaxInput, MaxPageSize} {
+		src := bytes.Repeat([]byte("kdump page "), n/11+1)[:n]
+		dst := make([]byte, MaxEncodedLen(n))
+		k, err := e.Encode(Zstd, dst, src)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		blocks := (n + zsMaxInput - 1) / zsMaxInput
+		if want := n + 9 + 3*blocks; k != want {
+			t.Errorf("%d bytes: frame of %d bytes, want %d (header, %d raw blocks)", n, k, want, blocks)
+		}
+		if got := unzstd(t, dst[:k]); !bytes.Equal(got, src) {
+			t.Fatalf("%d bytes: klauspost gives back %d bytes that differ", n, len(got))
+		}
+		if n <= MaxPageSize {
+			back := make([]byte, n)
+			if err := dec.Decode(Zstd, back, dst[:k]); err != nil || !bytes.Equal(back, src) {
+				t.Fatalf("%d bytes: Decode: %v", n, err)
+			}
+		}
+		data, m, err := e.EncodePage(Zstd, dst, src)
+		if err != nil || m != Raw || !bytes.Equal(data, src) {
+			t.Errorf("%d bytes: EncodePage gave %v, %d bytes, %v; want the page raw", n, m, len(data), err)
+		}
+	}
+}
+
 // TestZstdPageKinds: the block and section kinds the inputs are meant to
 // reach are reached (a test that the inputs above do what they say).
 func TestZstdPageKinds(t *testing.T) {

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/pierrec/lz4/v4"
-	"github.com/ulikunitz/xz"
+	"sync"
 )
 
 // Stream is a whole-stream compression container around a dump: not a
@@ -17,6 +15,13 @@ import (
 // Debian's kdump-tools writes with `makedumpfile -F | xz`. crash and
 // libkdumpfile cannot open such files; they must be unwrapped (and for
 // flattened streams rearranged) first.
+//
+// This package only detects the containers. Their readers and writers
+// are in package codec/stream, whose import registers the readers with
+// OpenStream (as image/png registers its decoder with image.Decode):
+// the xz and lz4 libraries add about 250 KB to a binary, which a
+// makedumpfile run in the capture kernel then carries in its resident
+// set without ever reading a wrapped stream.
 type Stream int
 
 // The stream wrappers we detect and write.
@@ -59,10 +64,30 @@ func DetectStream(head []byte) Stream {
 	return StreamNone
 }
 
+// ErrNoStreamReader is wrapped by OpenStream's error for a wrapped
+// stream when no reader for its container is registered (the program
+// does not import codec/stream).
+var ErrNoStreamReader = errors.New("no reader for this stream container in this program")
+
+var (
+	streamMu      sync.RWMutex
+	streamReaders = map[Stream]func(io.Reader) (io.Reader, error){}
+)
+
+// RegisterStreamReader makes OpenStream unwrap container s with open.
+// Package codec/stream registers xz and lz4 when imported.
+func RegisterStreamReader(s Stream, open func(io.Reader) (io.Reader, error)) {
+	streamMu.Lock()
+	defer streamMu.Unlock()
+	streamReaders[s] = open
+}
+
 // OpenStream sniffs r and returns a reader of its unwrapped contents and
 // the container it found. An unwrapped stream comes back as is (through
 // a buffer), with StreamNone. Errors from the returned reader name the
-// container, e.g. "xz stream: ...".
+// container, e.g. "xz stream: ...". A wrapped stream whose reader is not
+// registered (see RegisterStreamReader) is an error wrapping
+// ErrNoStreamReader.
 func OpenStream(r io.Reader) (io.Reader, Stream, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(StreamMagicLen)
@@ -70,17 +95,20 @@ func OpenStream(r io.Reader) (io.Reader, Stream, error) {
 		return nil, StreamNone, fmt.Errorf("read stream magic: %w", err)
 	}
 	s := DetectStream(head)
-	switch s {
-	case StreamXZ:
-		xr, err := xz.NewReader(br)
-		if err != nil {
-			return nil, s, fmt.Errorf("xz stream: %w", err)
-		}
-		return &streamReader{r: xr, s: s}, s, nil
-	case StreamLZ4:
-		return &streamReader{r: lz4.NewReader(br), s: s}, s, nil
+	if s == StreamNone {
+		return br, StreamNone, nil
 	}
-	return br, StreamNone, nil
+	streamMu.RLock()
+	open := streamReaders[s]
+	streamMu.RUnlock()
+	if open == nil {
+		return nil, s, fmt.Errorf("%v stream: %w (unwrap it first, e.g. with %v -dc)", s, ErrNoStreamReader, s)
+	}
+	ur, err := open(br)
+	if err != nil {
+		return nil, s, fmt.Errorf("%v stream: %w", s, err)
+	}
+	return &streamReader{r: ur, s: s}, s, nil
 }
 
 // streamReader adds the container's name to read errors.
@@ -96,29 +124,3 @@ func (r *streamReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-// NewStreamWriter returns a writer that wraps what is written to it in
-// container s and writes it to w. Close ends the container; it does not
-// close w. StreamNone passes the bytes through.
-func NewStreamWriter(w io.Writer, s Stream) (io.WriteCloser, error) {
-	switch s {
-	case StreamNone:
-		return nopCloser{w}, nil
-	case StreamXZ:
-		// A 1 MiB dictionary, as `xz -1` uses: the pure-Go encoder
-		// with its default 8 MiB is about 2.5 times slower, for little
-		// gain on dump streams (much of which is page-compressed).
-		xw, err := xz.WriterConfig{DictCap: 1 << 20}.NewWriter(w)
-		if err != nil {
-			return nil, fmt.Errorf("xz stream: %w", err)
-		}
-		return xw, nil
-	case StreamLZ4:
-		return lz4.NewWriter(w), nil
-	}
-	return nil, fmt.Errorf("%v: unknown stream container", s)
-}
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }

@@ -53,7 +53,7 @@
 //
 // The engine itself holds a fixed amount: the batches, one encoder per
 // worker (64 KiB for LZO, 256 KiB for zlib) and the format writer's
-// buffers (256 KiB of page data, 48 KiB of descriptors, allocated once).
+// buffers (64 KiB of page data, 12 KiB of descriptors, allocated once).
 // The per-page bitmaps the plan and the input carry
 // (the input's RAM map, its "stored" map and the pages to keep) are
 // mem.Bitmaps, which hold memory only for chunks of 32 Ki pages whose

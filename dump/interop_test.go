@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/kdumpkit/kdumpkit/codec"
+	"github.com/kdumpkit/kdumpkit/codec/stream"
 	"github.com/kdumpkit/kdumpkit/filter"
 	"github.com/kdumpkit/kdumpkit/internal/corpus"
 	"github.com/kdumpkit/kdumpkit/internal/dumptest"
@@ -469,7 +470,7 @@ func wrapFile(t *testing.T, in, out string, s codec.Stream) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w, err := codec.NewStreamWriter(f, s)
+	w, err := stream.NewWriter(f, s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,10 @@ type Memory interface {
 
 // pageCache keeps recently read physical pages. Page-table and mem_map
 // reads hit the same few pages over and over; a small direct-mapped cache
-// turns most of them into a copy.
+// turns most of them into a copy. A slot's page buffer is allocated when
+// the slot is first used: a translator that reads a few pages (the dump
+// engine's, which looks up a handful of symbols) costs a few pages, not
+// the whole cache.
 type pageCache struct {
 	m     Memory
 	ps    uint64
@@ -30,17 +33,16 @@ type cacheSlot struct {
 }
 
 func newPageCache(m Memory) *pageCache {
-	c := &pageCache{m: m, ps: uint64(m.PageSize())}
-	for i := range c.slots {
-		c.slots[i].data = make([]byte, c.ps)
-	}
-	return c
+	return &pageCache{m: m, ps: uint64(m.PageSize())}
 }
 
 // page returns the cached page pfn; the slice is valid until the next call.
 func (c *pageCache) page(pfn uint64) ([]byte, error) {
 	s := &c.slots[pfn%cacheSlots]
 	if s.pfn != pfn+1 {
+		if s.data == nil {
+			s.data = make([]byte, c.ps)
+		}
 		s.pfn = pfn + 1
 		s.err = c.m.ReadPage(mem.PFN(pfn), s.data)
 	}

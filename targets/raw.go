@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/kdumpkit/kdumpkit/codec"
+	_ "github.com/kdumpkit/kdumpkit/codec/stream" // RecoverRaw unwraps xz and lz4
 	"github.com/kdumpkit/kdumpkit/kdumpfile"
 )
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kdumpkit/kdumpkit/codec"
+	"github.com/kdumpkit/kdumpkit/codec/stream"
 	"github.com/kdumpkit/kdumpkit/dump"
 	"github.com/kdumpkit/kdumpkit/filter"
 	"github.com/kdumpkit/kdumpkit/kdumpfile"
@@ -21,7 +22,7 @@ import (
 // s to f, the way capture-init applies stream_compression.
 func writeWrapped(t *testing.T, f File, s codec.Stream, src vmcore.Dump, p *filter.Plan, m codec.Method) {
 	t.Helper()
-	sw, err := codec.NewStreamWriter(f, s)
+	sw, err := stream.NewWriter(f, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestRawFileBackedStream(t *testing.T) {
 func TestRawHasDumpContainerOfOtherData(t *testing.T) {
 	for _, s := range []codec.Stream{codec.StreamLZ4, codec.StreamXZ} {
 		var b bytes.Buffer
-		sw, err := codec.NewStreamWriter(&b, s)
+		sw, err := stream.NewWriter(&b, s)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,7 @@ const usage = `Usage:
   # makedumpfile -F [-c|-l|-p|-z|-E] [-d DL] VMCORE
 
   Rearranging the dump data in the flattened format to a readable DUMPFILE
-  (the stream may be wrapped in xz or lz4):
+  (unwrap an xz or lz4 stream first: xz -dc STREAM.xz | makedumpfile -R ...):
   # makedumpfile -R DUMPFILE
 
   Split the dump data to multiple DUMPFILEs:

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	_ "github.com/kdumpkit/kdumpkit/codec/stream" // vmcore.Open unwraps xz and lz4
 	"github.com/kdumpkit/kdumpkit/kernel"
 	"github.com/kdumpkit/kdumpkit/mem"
 	"github.com/kdumpkit/kdumpkit/vmcore"

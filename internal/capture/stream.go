@@ -7,13 +7,15 @@ import (
 	"sync"
 
 	"github.com/kdumpkit/kdumpkit/codec"
+	"github.com/kdumpkit/kdumpkit/codec/stream"
 	"github.com/kdumpkit/kdumpkit/targets"
 )
 
 // streamFile wraps a flattened vmcore stream in an lz4 or xz container on
 // its way to a stream target (kdump.conf stream_compression). Readers
-// (vmcore.Open, makedumpfile -R, kdumpctl's raw recovery) detect the
-// container by its magic and unwrap it.
+// (vmcore.Open in programs that import codec/stream, kdumpctl's raw
+// recovery) detect the container by its magic and unwrap it; our
+// makedumpfile -R, like the C tool's, wants it unwrapped first (xz -dc).
 type streamFile struct {
 	mu    sync.Mutex
 	f     targets.File
@@ -26,7 +28,7 @@ type streamFile struct {
 
 func newStreamFile(f targets.File, s codec.Stream) (*streamFile, error) {
 	sf := &streamFile{f: f, out: countWriter{w: f}}
-	sw, err := codec.NewStreamWriter(&sf.out, s)
+	sw, err := stream.NewWriter(&sf.out, s)
 	if err != nil {
 		return nil, err
 	}
