@@ -28,6 +28,11 @@ type Options struct {
 	// always uses one batch. (makedumpfile's --cyclic-buffer is the
 	// bitmap budget: filter.Options.Budget.)
 	batches int
+	// WriteBuffer is how many bytes of page data the kdump writer
+	// gathers into one WriteAt (0: 64 KiB, as makedumpfile). capture-init
+	// raises it for targets where each write waits for a network round
+	// trip (SFTP), so a distant server still gets a useful rate.
+	WriteBuffer int
 	// WorkDir is makedumpfile --work-dir: a directory for scratch
 	// files. The kdump engine keeps its bounded state in memory and
 	// does not need one; it is accepted for the command line's sake.

@@ -95,6 +95,7 @@ func WriteKdumpWith(ctx context.Context, src vmcore.Dump, p *filter.Plan, m code
 	default:
 		return fmt.Errorf("dump: %v: %w", m, codec.ErrUnknownMethod)
 	}
+	cfg.WriteBuffer = opt.WriteBuffer
 	w, err := kdumpfile.NewWriter(out, cfg)
 	if err != nil {
 		return err

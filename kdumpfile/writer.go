@@ -58,6 +58,10 @@ type WriterConfig struct {
 	// stays a hole) and the member's descriptors start at index 0.
 	Split      bool
 	Start, End mem.PFN
+	// WriteBuffer is how many bytes of page data are gathered into one
+	// WriteAt (0: 64 KiB, the C tool's). A target that acknowledges
+	// every write over a network (SFTP) wants more per round trip.
+	WriteBuffer int
 }
 
 // Writer writes a kdump-compressed file through an io.WriterAt. Pages
@@ -72,8 +76,9 @@ type WriterConfig struct {
 // scheme, except that the count comes from the bytes the failed write
 // reports, not from the file size.
 type Writer struct {
-	w   io.WriterAt
-	cfg WriterConfig
+	w     io.WriterAt
+	cfg   WriterConfig
+	chunk int // page data bytes per WriteAt
 
 	start, end mem.PFN // pages accepted
 	pdOff      int64   // file offset of descriptor 0
@@ -191,7 +196,11 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 	// stays a hole (zero), as in makedumpfile's sparse output. They go
 	// out through the data buffer, so a machine of many TiB costs no
 	// more memory here than a small one.
-	dataBuf := make([]byte, 0, writeChunk+B)
+	chunk := writeChunk
+	if cfg.WriteBuffer > 0 {
+		chunk = cfg.WriteBuffer
+	}
+	dataBuf := make([]byte, 0, chunk+int(B))
 	if bitmapBytes > 0 {
 		buf := dataBuf[:min(bitmapBytes, int64(cap(dataBuf)))]
 		if err := writeBitmap(w, cfg.RAM, bitmapBytes, bitmapOff, buf); err != nil {
@@ -203,7 +212,7 @@ func NewWriter(w io.WriterAt, cfg WriterConfig) (*Writer, error) {
 			}
 		}
 	}
-	wr := &Writer{w: w, cfg: cfg, start: start, end: end, dataBuf: dataBuf, pdBuf: make([]byte, 0, pdChunk),
+	wr := &Writer{w: w, cfg: cfg, start: start, end: end, chunk: chunk, dataBuf: dataBuf, pdBuf: make([]byte, 0, pdChunk),
 		keepOff: bitmapOff + bitmapHalf, keepBytes: bitmapBytes}
 	if cfg.Keep != nil {
 		wr.total = cfg.Keep.Rank(cfg.MaxPFN)
@@ -350,7 +359,7 @@ func (w *Writer) putDesc(pd PageDesc) error {
 	le.PutUint64(b[16:], pd.PageFlags)
 	w.pdBuf = append(w.pdBuf, b[:]...)
 	w.n++
-	if len(w.dataBuf) >= writeChunk || len(w.pdBuf) >= pdChunk {
+	if len(w.dataBuf) >= w.chunk || len(w.pdBuf) >= pdChunk {
 		return w.flush()
 	}
 	return nil

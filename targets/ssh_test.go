@@ -208,6 +208,32 @@ func TestSSHDSFTPDump(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, d.Dir())); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("pruned dump still there: %v", err)
 	}
+
+	// SFTP files ask the dump writer for writes of one acknowledged
+	// chunk (capture-init's WriteBuffer); local ones do not.
+	if err := tg.Mkdir("probe"); err != nil {
+		t.Fatal(err)
+	}
+	xf, err := tg.Create("probe/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer xf.Close()
+	if ws, ok := xf.(WriteSizer); !ok || ws.WriteSize() != sftpChunk {
+		t.Errorf("SFTP file: WriteSizer %v, want WriteSize %d", ok, sftpChunk)
+	}
+	lt, err := NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf, err := lt.Create("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	if _, ok := lf.(WriteSizer); ok {
+		t.Errorf("local file implements WriteSizer")
+	}
 }
 
 func TestSSHDExecDump(t *testing.T) {

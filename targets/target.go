@@ -18,6 +18,13 @@ type File interface {
 	Close() error
 }
 
+// WriteSizer is implemented by files whose every write waits for the
+// target's acknowledgement (SFTP): WriteSize is how many bytes one write
+// should carry so that a distant server still gets a useful rate.
+type WriteSizer interface {
+	WriteSize() int
+}
+
 // Target is a directory tree that dumps are written into. Names are
 // slash-separated and relative to the target's root (the configured dump
 // path); "" and "." name the root itself.

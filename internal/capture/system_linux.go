@@ -249,6 +249,9 @@ func (l *Linux) Dump(ctx context.Context, cfg *Config, f targets.File, flat bool
 			logf("dump: pages %#x-%#x unreadable, written as lost: %v", r.Start, r.End, err)
 		},
 	}
+	if ws, ok := f.(targets.WriteSizer); ok {
+		opt.WriteBuffer = ws.WriteSize()
+	}
 	cw := &countingFile{File: f}
 	if flat {
 		err = dump.WriteKdumpFlatWith(ctx, src, p, cfg.Method, cw, opt)
