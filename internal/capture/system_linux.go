@@ -210,6 +210,15 @@ func (l *Linux) Dmesg(ctx context.Context) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// captureWriteBuffer is how much page data capture-init hands the target
+// per write: 256 KiB, not makedumpfile's 64 KiB. Measured in the e2e
+// guest (6.1, 1 GiB, local ext4 on virtio, -l -d 31): the dump step took
+// 2.1-2.2 s with 64 KiB writes and 1.4 s with 256 KiB; a write system
+// call costs the capture kernel far more than it costs a host, and the
+// 192 KiB are a fraction of the reservation. SFTP files ask for more
+// (targets.WriteSizer).
+const captureWriteBuffer = 256 << 10
+
 // Dump filters and writes /proc/vmcore with the in-process engine, one
 // worker (the capture kernel runs with nr_cpus=1), logging every tenth.
 func (l *Linux) Dump(ctx context.Context, cfg *Config, f targets.File, flat bool, logf func(string, ...any)) (DumpStats, error) {
@@ -249,6 +258,7 @@ func (l *Linux) Dump(ctx context.Context, cfg *Config, f targets.File, flat bool
 			logf("dump: pages %#x-%#x unreadable, written as lost: %v", r.Start, r.End, err)
 		},
 	}
+	opt.WriteBuffer = captureWriteBuffer
 	if ws, ok := f.(targets.WriteSizer); ok {
 		opt.WriteBuffer = ws.WriteSize()
 	}
