@@ -107,9 +107,10 @@ type Writer struct {
 // It was 256 KiB, and 1 MiB before that; at 64 KiB the dump's heap is
 // smaller by 192 KiB, and -d 1 -l on the 4 GiB corpus (2.2 GB written)
 // takes about the same CPU time: 10% less on one CPU, 3% more on two
-// (docs/bench.md). Each flush is one WriteAt; a target where a write
-// costs a round trip (SFTP acknowledges each) gets 64 KiB per round trip
-// from it, and should gather writes itself if that is too little.
+// (docs/bench.md). Each flush is one WriteAt; WriterConfig.WriteBuffer
+// sets another size: capture-init asks for 256 KiB (a write system call
+// costs a capture kernel far more) and 1 MiB on SFTP, where each write
+// waits for the server's acknowledgement.
 // Descriptors are flushed with the data they describe, or when pdChunk
 // bytes of them are buffered (shared zero pages and lost pages add
 // descriptors without data; 512 of them are one 12 KiB write). Both
