@@ -647,39 +647,13 @@ func (d *pageDeflater) buildLengths(freq []uint32, lens []uint8, maxBits int, us
 // symbols, so these tables are rebuilt for every page and must be cheap.
 func (d *pageDeflater) sortByFreq(keys []uint64) []uint64 {
 	if len(keys) <= 24 {
-		for i := 1; i < len(keys); i++ {
-			k := keys[i]
-			j := i
-			for ; j > 0 && keys[j-1] > k; j-- {
-				keys[j] = keys[j-1]
-			}
-			keys[j] = k
-		}
+		insertionSortKeys(keys)
 		return keys
 	}
 	if cap(d.sortTmp) < len(keys) {
 		d.sortTmp = make([]uint64, len(keys), max(len(keys), dfLitCodes+2))
 	}
-	tmp := d.sortTmp[:len(keys)]
-	var all uint64
-	for _, k := range keys {
-		all |= k
-	}
-	for sh := uint(16); sh < 64 && all>>sh != 0; sh += 6 {
-		var count [65]int
-		for _, k := range keys {
-			count[(k>>sh)&63+1]++
-		}
-		for i := 1; i < 65; i++ {
-			count[i] += count[i-1]
-		}
-		for _, k := range keys {
-			b := (k >> sh) & 63
-			tmp[count[b]] = k
-			count[b]++
-		}
-		keys, tmp = tmp, keys
-	}
+	keys, tmp := radixSortKeys(keys, d.sortTmp[:len(keys)], 16)
 	d.sortBuf, d.sortTmp = keys[:0], tmp[:0]
 	return keys
 }

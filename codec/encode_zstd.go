@@ -745,42 +745,15 @@ func (z *pageZstd) huffStream(out []byte, lits []byte) int {
 func (z *pageZstd) huffLengths() {
 	keys := z.keys
 	// Sort by frequency, ties by symbol: insertion sort for short
-	// lists, else a radix sort on 8-bit digits.
+	// lists, else a radix sort (sortkeys.go).
 	if len(keys) <= 32 {
-		for i := 1; i < len(keys); i++ {
-			k := keys[i]
-			j := i
-			for ; j > 0 && keys[j-1] > k; j-- {
-				keys[j] = keys[j-1]
-			}
-			keys[j] = k
-		}
+		insertionSortKeys(keys)
 	} else {
 		if cap(z.keyTmp) < 256 {
 			z.keyTmp = make([]uint32, 256)
 		}
-		tmp := z.keyTmp[:len(keys)]
-		var all uint32
-		for _, k := range keys {
-			all |= k
-		}
-		// 6-bit digits: pages have a few dozen literals and counts
-		// below 2^12, so two short passes.
-		for sh := uint(8); sh < 32 && all>>sh != 0; sh += 6 {
-			var count [65]int
-			for _, k := range keys {
-				count[(k>>sh)&63+1]++
-			}
-			for i := 1; i < 65; i++ {
-				count[i] += count[i-1]
-			}
-			for _, k := range keys {
-				b := (k >> sh) & 63
-				tmp[count[b]] = k
-				count[b]++
-			}
-			keys, tmp = tmp, keys
-		}
+		var tmp []uint32
+		keys, tmp = radixSortKeys(keys, z.keyTmp[:len(keys)], 8)
 		z.keys, z.keyTmp = keys, tmp[:cap(tmp)]
 	}
 	a := z.lenBuf[:0]
