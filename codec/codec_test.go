@@ -221,17 +221,25 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// BenchmarkDecode decodes a page-like 4 KiB page (the LZO test page's
-// contents) compressed by our Encoder with each method.
-func BenchmarkDecode(b *testing.B) {
+// pagelikePage is the page-like 4 KiB page of the LZO test vectors
+// (testdata/lzo1x/pagelike-4k.lzo, decoded).
+func pagelikePage(t testing.TB) []byte {
+	t.Helper()
 	lz, err := os.ReadFile(filepath.Join("testdata", "lzo1x", "pagelike-4k.lzo"))
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	page := make([]byte, 4096)
 	if _, err := DecodeLZO1X(page, lz); err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
+	return page
+}
+
+// BenchmarkDecode decodes a page-like 4 KiB page (the LZO test page's
+// contents) compressed by our Encoder with each method.
+func BenchmarkDecode(b *testing.B) {
+	page := pagelikePage(b)
 	for _, m := range []Method{Zlib, LZO, Snappy, Zstd} {
 		b.Run(m.String(), func(b *testing.B) {
 			var e Encoder

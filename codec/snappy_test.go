@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/klauspost/compress/s2"
@@ -16,14 +14,7 @@ import (
 // shorter than a match search, page-like, incompressible, long runs (the
 // copy splitting), and longer than one 64 KiB piece.
 func snappyInputs(t testing.TB) map[string][]byte {
-	lz, err := os.ReadFile(filepath.Join("testdata", "lzo1x", "pagelike-4k.lzo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := make([]byte, 4096)
-	if _, err := DecodeLZO1X(page, lz); err != nil {
-		t.Fatal(err)
-	}
+	page := pagelikePage(t)
 	rng := rand.New(rand.NewSource(7))
 	random := make([]byte, 5000)
 	rng.Read(random)

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -17,14 +15,7 @@ import (
 // blocks, raw literals), page-like (Huffman literals, FSE tables), and
 // over one 128 KiB block.
 func zstdDecodeInputs(t testing.TB) map[string][]byte {
-	lz, err := os.ReadFile(filepath.Join("testdata", "lzo1x", "pagelike-4k.lzo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := make([]byte, 4096)
-	if _, err := DecodeLZO1X(page, lz); err != nil {
-		t.Fatal(err)
-	}
+	page := pagelikePage(t)
 	rng := rand.New(rand.NewSource(11))
 	random := make([]byte, 4096)
 	rng.Read(random)
