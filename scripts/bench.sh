@@ -52,10 +52,52 @@ for t in /usr/bin/time taskset python3; do
 done
 
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/kdumpkit-bench.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+lockpid=
+trap 'if [ -n "$lockpid" ]; then kill "$lockpid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 ours=$work/makedumpfile
 (cd "$root" && CGO_ENABLED=0 "$go" build -trimpath -ldflags='-s -w' -o "$ours" ./cmd/makedumpfile)
 ncpu=$(nproc)
+
+# Keep the inputs in the page cache for the whole run. "Warm" is not
+# enough on every machine: a kernel running DAMON-based reclaim (kdamond)
+# evicts file pages that were not touched for a few seconds, so between
+# two runs parts of the vmcore went back to disk and a run waited for
+# reads, the parallel runs most. A helper maps the files and mlocks them
+# (root, or a large enough RLIMIT_MEMLOCK); without it the bench goes on
+# unlocked and says so. BENCH_LOCK=0 turns it off.
+locked="no (BENCH_LOCK=0)"
+if [ "${BENCH_LOCK:-1}" = 1 ]; then
+	python3 - "$vmcore" "$small" >"$work/lock" 2>&1 <<'EOF' &
+import ctypes, mmap, os, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+class Buffer(ctypes.Structure):
+    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.py_object), ("len", ctypes.c_ssize_t),
+                ("pad", ctypes.c_byte * 64)]
+held = []
+for name in sys.argv[1:]:
+    if not os.path.exists(name):
+        continue
+    f = open(name, "rb")
+    m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+    b = Buffer()
+    ctypes.pythonapi.PyObject_GetBuffer(ctypes.py_object(m), ctypes.byref(b), 0)
+    if libc.mlock(b.buf, len(m)) != 0:
+        print("mlock %s: %s" % (name, os.strerror(ctypes.get_errno())), flush=True)
+        sys.exit(1)
+    held.append((f, m, b))
+print("locked", flush=True)
+signal.pause()
+EOF
+	lockpid=$!
+	while kill -0 "$lockpid" 2>/dev/null && ! grep -q . "$work/lock"; do sleep 0.2; done
+	if grep -q '^locked' "$work/lock"; then
+		locked="yes (mlocked by a helper process for the whole run)"
+	else
+		locked="no: $(head -1 "$work/lock")"
+		lockpid=
+	fi
+fi
 
 if [ -n "${BENCH_MODES:-}" ]; then
 	IFS=';' read -r -a modes <<<"$BENCH_MODES"
@@ -118,6 +160,7 @@ echo
 echo "Input: $vmcore ($(( $(stat -c %s "$vmcore") >> 20 )) MiB), page cache warm; $runs runs per tool after a warm-up, run alternately."
 echo "C runs single-threaded. \"ours 1 CPU\": taskset -c 0 and GOMAXPROCS=1; \"ours $ncpu CPUs\": all CPUs. Wall and CPU (user+sys) in seconds;"
 echo "ratios are ours/C on best wall, median CPU and output size. Peak RSS from /usr/bin/time."
+echo "Inputs locked in the page cache: $locked."
 if [ "${BENCH_C_SYNC:-1}" = 1 ]; then
 	echo "Ours fsyncs its output before it exits; the C tool does not, so its runs end with \`sync FILE\` (in its times)."
 fi
