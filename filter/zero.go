@@ -12,12 +12,17 @@ import (
 	"github.com/kdumpkit/kdumpkit/vmcore"
 )
 
+// zeroes is what IsZero compares with. It lives outside the function:
+// a local array would be cleared on every call, and with the call
+// inlined into the dump engine that clearing (rep stos of 4 KiB per
+// page) was 4% of a -d 31 -l run's CPU.
+var zeroes [4096]byte
+
 // IsZero reports whether page is all zero bytes.
 func IsZero(page []byte) bool {
-	var zero [4096]byte
 	for len(page) > 0 {
-		n := min(len(page), len(zero))
-		if !bytes.Equal(page[:n], zero[:n]) {
+		n := min(len(page), len(zeroes))
+		if !bytes.Equal(page[:n], zeroes[:n]) {
 			return false
 		}
 		page = page[n:]
