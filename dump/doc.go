@@ -25,9 +25,12 @@
 // The kept pfns are cut into batches of 16 pages. With one worker the
 // caller's goroutine reads, zero-checks, compresses and writes each
 // batch in turn: no goroutines, no channels, as suits a capture kernel
-// booted with nr_cpus=1. With N workers, N goroutines take batches from
-// a queue and the caller's goroutine writes them back in pfn order, so
-// the output is byte for byte the inline engine's. Batches and their
+// booted with nr_cpus=1. With N workers, N goroutines (the caller's
+// among them) each fill the next batch, process it and, when it is the
+// oldest batch not yet written, write it and the finished ones after it,
+// in pfn order, so the output is byte for byte the inline engine's. No
+// goroutine only writes: a worker waits only when it is a whole ring of
+// batches ahead of the writing. Batches and their
 // buffers are allocated once per dump (two per worker) and reused;
 // each worker has one
 // codec.Encoder and one scratch page, so the page loop does not
@@ -52,7 +55,7 @@
 // # Memory
 //
 // The engine itself holds a fixed amount: the batches, one encoder per
-// worker (64 KiB for LZO, 256 KiB for zlib) and the format writer's
+// worker (32 KiB for LZO, 256 KiB for zlib) and the format writer's
 // buffers (64 KiB of page data, 12 KiB of descriptors, allocated once).
 // The per-page bitmaps the plan and the input carry
 // (the input's RAM map, its "stored" map and the pages to keep) are

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 
 	"github.com/kdumpkit/kdumpkit/codec"
 	"github.com/kdumpkit/kdumpkit/filter"
@@ -37,9 +38,10 @@ type Options struct {
 	// files. The kdump engine keeps its bounded state in memory and
 	// does not need one; it is accepted for the command line's sake.
 	WorkDir string
-	// Progress, if set, is called from the writing goroutine after each
-	// batch of pages is handed to the format writer, with the pages
-	// done and the total the output holds.
+	// Progress, if set, is called after each batch of pages is handed
+	// to the format writer, with the pages done and the total the
+	// output holds. With several workers it is called from whichever
+	// worker wrote the batch, never by two at once.
 	Progress func(done, total uint64)
 	// ReadError, if set, is called once per run of pages the input
 	// could not provide (kept pages in a row, excluded ones between
@@ -83,8 +85,11 @@ type batch struct {
 	n    int
 	pfns [batchPages]mem.PFN
 	res  [batchPages]pageResult
-	buf  []byte        // batchPages page slots
-	done chan struct{} // a worker signals here when the batch is ready
+	buf  []byte // batchPages page slots
+	// seq and ready belong to the parallel engine: the batch's place
+	// in fill order, and whether its worker is done with it.
+	seq   uint64
+	ready bool
 }
 
 // worker is the per-goroutine state: an encoder and its scratch output.
@@ -258,7 +263,7 @@ func (e *engine) fill(b *batch, pfn mem.PFN, end mem.PFN) mem.PFN {
 }
 
 func newBatch(ps int) *batch {
-	return &batch{buf: make([]byte, batchPages*ps), done: make(chan struct{}, 1)}
+	return &batch{buf: make([]byte, batchPages*ps)}
 }
 
 func (e *engine) runInline(ctx context.Context) error {
@@ -282,9 +287,18 @@ func (e *engine) runInline(ctx context.Context) error {
 	return nil
 }
 
-// runParallel hands batches to workers and writes them back in order:
-// the batches in flight form a queue; the oldest is written as soon as
-// its worker is done, then refilled and queued again.
+// runParallel runs workers goroutines that each take the next batch,
+// process it and, when it is the oldest one not yet written, write it and
+// every finished batch after it. There is no writer goroutine: with one
+// goroutine per CPU and a third that wrote, the writer waited in the run
+// queue behind the workers, the workers then ran out of batches and
+// parked, and every cycle cost wake-ups. Now a worker waits only when it
+// is nb batches ahead of the oldest unwritten one.
+//
+// The batches form a ring: batch s (in fill order) uses slot s%nb, and a
+// slot is refilled only after its batch is written, so at most nb
+// batches are held. Writing stays in pfn order, so the output is the
+// inline engine's byte for byte.
 func (e *engine) runParallel(ctx context.Context, workers int) error {
 	ps := e.src.PageSize()
 	nb := 2 * workers
@@ -293,75 +307,103 @@ func (e *engine) runParallel(ctx context.Context, workers int) error {
 	}
 	nb = max(nb, workers+1)
 	zero := e.p.Level&filter.ExcludeZero != 0
-
-	work := make(chan *batch, nb)
-	stopped := make(chan struct{})
-	defer func() {
-		close(work)
-		<-stopped
-	}()
-	go func() {
-		// The workers run under one parent so the deferred close
-		// can wait for all of them.
-		fin := make(chan struct{}, workers)
-		for i := 0; i < workers; i++ {
-			go func() {
-				wk := newWorker(e.src, e.m, zero)
-				defer func() { wk.enc.Close(); fin <- struct{}{} }()
-				for b := range work {
-					wk.process(b)
-					b.done <- struct{}{}
-				}
-			}()
-		}
-		for i := 0; i < workers; i++ {
-			<-fin
-		}
-		close(stopped)
-	}()
-
-	queue := make([]*batch, 0, nb) // in flight, oldest first
-	free := make([]*batch, 0, nb)
-	for i := 0; i < nb; i++ {
-		free = append(free, newBatch(ps))
-	}
 	r := e.w.Range()
-	pfn := r.Start
-	for {
-		for len(free) > 0 && pfn < r.End {
-			b := free[len(free)-1]
-			pfn = e.fill(b, pfn, r.End)
-			if b.n == 0 {
-				break
-			}
-			free = free[:len(free)-1]
-			queue = append(queue, b)
-			work <- b
-		}
-		if len(queue) == 0 {
-			return nil
-		}
-		b := queue[0]
-		<-b.done
-		copy(queue, queue[1:])
-		queue = queue[:len(queue)-1]
-		free = append(free, b)
-		if err := ctx.Err(); err != nil {
-			e.drain(queue)
-			return err
-		}
-		if err := e.write(b); err != nil {
-			e.drain(queue)
-			return err
-		}
-	}
-}
 
-// drain waits for the batches still with the workers.
-func (e *engine) drain(queue []*batch) {
-	for _, b := range queue {
-		<-b.done
+	ring := make([]*batch, nb)
+	for i := range ring {
+		ring[i] = newBatch(ps)
 	}
+	var (
+		mu       sync.Mutex
+		slotFree = sync.NewCond(&mu) // a batch was written
+		pfn      = r.Start           // where filling goes on
+		filled   bool                // no pages left to fill
+		fillSeq  uint64              // the next batch to fill
+		writeSeq uint64              // the oldest batch not yet written
+		writing  bool                // a worker is writing batches
+		failed   error               // the first write error or ctx's
+		// wmu serialises the format writer between the batch writes
+		// and, for a cyclic plan, filling: moving to the next window
+		// writes that window's 2nd bitmap through the same writers.
+		wmu sync.Mutex
+	)
+	cyclic := e.ks.it != nil
+
+	// commit writes the finished batches from writeSeq on. Called with
+	// mu held, it returns with mu held.
+	commit := func() {
+		for !writing && failed == nil {
+			b := ring[writeSeq%uint64(nb)]
+			if !b.ready || b.seq != writeSeq {
+				return
+			}
+			writing = true
+			mu.Unlock()
+			wmu.Lock()
+			err := e.write(b)
+			wmu.Unlock()
+			mu.Lock()
+			writing = false
+			b.ready = false
+			writeSeq++
+			if err != nil && failed == nil {
+				failed = err
+			}
+			slotFree.Broadcast()
+		}
+	}
+
+	work := func() {
+		wk := newWorker(e.src, e.m, zero)
+		defer wk.enc.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for {
+			for !filled && failed == nil && fillSeq-writeSeq >= uint64(nb) {
+				slotFree.Wait()
+			}
+			if filled || failed != nil {
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				failed = err
+				slotFree.Broadcast()
+				return
+			}
+			b := ring[fillSeq%uint64(nb)]
+			if cyclic {
+				wmu.Lock()
+			}
+			pfn = e.fill(b, pfn, r.End)
+			if cyclic {
+				wmu.Unlock()
+			}
+			if b.n == 0 {
+				filled = true
+				slotFree.Broadcast()
+				return
+			}
+			b.seq = fillSeq
+			fillSeq++
+			mu.Unlock()
+			wk.process(b)
+			mu.Lock()
+			b.ready = true
+			commit()
+		}
+	}
+
+	var wg sync.WaitGroup
+	for i := 1; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
+	wg.Wait()
+	return failed
 }
 
 // write hands one processed batch to the format writer.
