@@ -416,11 +416,11 @@ func (z *pageZstd) parse(src []byte) {
 	}
 	base := z.base
 	z.base += uint32(n)
-	// A sequence covers at least 4 bytes; literals are copied 8 bytes
+	// A sequence covers at least 4 bytes; literals are copied 16 bytes
 	// at a time.
 	if cap(z.seqs) < n/4+1 {
 		z.seqs = make([]zsSeq, max(n/4+1, 4096/4+1))
-		z.lits = make([]byte, max(n, 4096)+8)
+		z.lits = make([]byte, max(n, 4096)+16)
 	}
 	if z.buf == nil {
 		// Only the pages of it that inputs reach get touched.
@@ -470,7 +470,12 @@ func (z *pageZstd) parse(src []byte) {
 				ofv = o + 3
 				r0, r1, r2 = o, r0, r1
 			}
-			for k := 0; k < int(ll); k += 8 {
+			// Most literal runs are short: 16 bytes at once,
+			// then the rest of a longer run.
+			lp := (*[16]byte)(lits[nl : nl+16])
+			binary.LittleEndian.PutUint64(lp[:], buf.load64(anchor))
+			binary.LittleEndian.PutUint64(lp[8:], buf.load64(anchor+8))
+			for k := 16; k < int(ll); k += 8 {
 				binary.LittleEndian.PutUint64(lits[nl+k:], buf.load64(anchor+k))
 			}
 			nl += int(ll)
