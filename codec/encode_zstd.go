@@ -118,7 +118,12 @@ type pageZstd struct {
 	weights [256]uint8
 	keys    []uint32 // freq<<8 | symbol, then lengths
 	keyTmp  []uint32
-	lenBuf  []uint32
+	syms    []uint8 // the used literals in order
+	// hufCount[l] is the number of literals with codes of length l,
+	// hufMaxLen the longest.
+	hufCount  [16]uint16
+	hufMaxLen uint8
+	lenBuf    []uint32
 
 	norm [zsMLCodes]int16
 	ct   [3]fseCTable // literal lengths, offsets, match lengths
@@ -606,16 +611,22 @@ func (z *pageZstd) writeLiterals(out []byte) int {
 	if n == 0 {
 		return writeRaw(0)
 	}
-	// Used symbols and their frequencies.
+	// Used symbols and their frequencies; the symbols again in order
+	// for the code assignment and the tree description.
+	if cap(z.syms) < 256 {
+		z.syms = make([]uint8, 0, 256)
+	}
 	keys := z.keys[:0]
+	syms := z.syms[:0]
 	most := uint32(0)
 	for s, f := range z.litFreq {
 		if f != 0 {
 			keys = append(keys, f<<8|uint32(s))
+			syms = append(syms, uint8(s))
 			most = max(most, f)
 		}
 	}
-	z.keys = keys
+	z.keys, z.syms = keys, syms
 	if len(keys) == 1 {
 		return writeRaw(1)
 	}
@@ -628,13 +639,8 @@ func (z *pageZstd) writeLiterals(out []byte) int {
 	if int(most) <= n>>7+4 {
 		return writeRaw(0)
 	}
-	z.huffLengths()
 	// Cost of the Huffman streams.
-	var nbits uint64
-	for _, k := range z.keys {
-		s := k & 0xff
-		nbits += uint64(z.litFreq[s]) * uint64(z.hufLen[s])
-	}
+	nbits := z.huffLengths()
 	single := n < 256
 	streams := int(nbits+7) / 8
 	if single {
@@ -746,8 +752,10 @@ func (z *pageZstd) huffStream(out []byte, lits []byte) int {
 }
 
 // huffLengths sets z.hufLen to optimal code lengths limited to 11 bits
-// for the literals in z.keys (freq<<8 | symbol, at least two).
-func (z *pageZstd) huffLengths() {
+// for the literals in z.keys (freq<<8 | symbol, at least two), and
+// z.hufCount and z.hufMaxLen, and returns the length of the literals in
+// bits.
+func (z *pageZstd) huffLengths() uint64 {
 	keys := z.keys
 	// Sort by frequency, ties by symbol: insertion sort for short
 	// lists, else a radix sort (sortkeys.go).
@@ -770,58 +778,49 @@ func (z *pageZstd) huffLengths() {
 		limitLengths(a, zsHufMaxBits)
 	}
 	clear(z.hufLen[:])
+	count := &z.hufCount
+	clear(count[:])
+	var nbits uint64
 	for i, k := range keys {
-		z.hufLen[k&0xff] = uint8(a[i])
+		l := a[i]
+		z.hufLen[k&0xff] = uint8(l)
+		count[l&15]++
+		nbits += uint64(k>>8) * uint64(l)
 	}
+	// a is in decreasing order.
+	z.hufMaxLen = uint8(a[0])
 	z.lenBuf = a
+	return nbits
 }
 
 // huffCodes assigns zstd's canonical codes: by increasing weight
 // (decreasing length), then by symbol, from code 0 up.
 func (z *pageZstd) huffCodes() {
-	var count [zsHufMaxBits + 2]uint16
-	for _, k := range z.keys {
-		count[z.hufLen[k&0xff]]++
-	}
-	var next [zsHufMaxBits + 2]uint16
-	maxLen := 0
-	for l := zsHufMaxBits; l > 0; l-- {
-		if count[l] != 0 {
-			maxLen = l
-			break
-		}
-	}
-	next[maxLen] = 0
+	count := &z.hufCount
+	var next [16]uint16
+	maxLen := int(z.hufMaxLen)
 	for l := maxLen; l > 1; l-- {
 		next[l-1] = (next[l] + count[l]) >> 1
 	}
-	for s := 0; s < 256; s++ {
-		if l := z.hufLen[s]; l != 0 {
-			z.hufTab[s] = uint32(next[l]) | uint32(l)<<16
-			next[l]++
-		}
+	for _, s := range z.syms {
+		l := z.hufLen[s]
+		z.hufTab[s] = uint32(next[l&15]) | uint32(l)<<16
+		next[l&15]++
 	}
 }
 
 // huffTree writes the Huffman tree description into z.hdrBuf and returns
 // its length, or 0 if it cannot be described (then literals go raw).
 func (z *pageZstd) huffTree() int {
-	maxSym := 0
-	maxLen := uint8(0)
-	for _, k := range z.keys {
-		s := int(k & 0xff)
-		maxSym = max(maxSym, s)
-		maxLen = max(maxLen, z.hufLen[s])
-	}
+	// The last symbol's weight is implied.
+	syms := z.syms[:len(z.syms)-1]
+	maxSym := int(z.syms[len(z.syms)-1])
+	maxLen := z.hufMaxLen
 	// Weights by length: 0 for unused symbols.
-	var l2w [16]uint8
-	for l := uint8(1); l <= maxLen; l++ {
-		l2w[l] = maxLen + 1 - l
-	}
 	w := z.weights[:maxSym]
-	hl := z.hufLen[:maxSym]
-	for s, l := range hl {
-		w[s] = l2w[l&15]
+	clear(w)
+	for _, s := range syms {
+		w[s] = maxLen + 1 - z.hufLen[s]
 	}
 	direct := 0
 	if maxSym <= 128 {
@@ -858,15 +857,11 @@ func (z *pageZstd) fseWeights(w []uint8, maxW uint8, maxSym int) int {
 	// The weights' counts come from the code lengths of the used
 	// literals below maxSym; the others have weight 0.
 	freq := z.wfreq[:maxW+1]
-	clear(freq)
-	used := 0
-	for _, k := range z.keys {
-		if s := int(k & 0xff); s < maxSym {
-			freq[maxW+1-z.hufLen[s]]++
-			used++
-		}
+	for l := 1; l <= int(maxW); l++ {
+		freq[int(maxW)+1-l] = uint32(z.hufCount[l])
 	}
-	freq[0] = uint32(maxSym - used)
+	freq[maxW+1-z.hufLen[maxSym]]--
+	freq[0] = uint32(maxSym - (len(z.syms) - 1))
 	distinct := 0
 	for _, f := range freq {
 		distinct += int(b2u32(f != 0))
