@@ -614,19 +614,25 @@ func (z *pageZstd) writeLiterals(out []byte) int {
 	// Used symbols and their frequencies; the symbols again in order
 	// for the code assignment and the tree description.
 	if cap(z.syms) < 256 {
-		z.syms = make([]uint8, 0, 256)
+		z.syms = make([]uint8, 256)
+		z.keys = make([]uint32, 256)
+		z.keyTmp = make([]uint32, 256)
 	}
-	keys := z.keys[:0]
-	syms := z.syms[:0]
+	// Without branches: every symbol is written, and the next one
+	// overwrites it when it is not used.
+	keys := (*[256]uint32)(z.keys[:256])
+	syms := (*[256]uint8)(z.syms[:256])
+	lf := &z.litFreq
 	most := uint32(0)
-	for s, f := range z.litFreq {
-		if f != 0 {
-			keys = append(keys, f<<8|uint32(s))
-			syms = append(syms, uint8(s))
-			most = max(most, f)
-		}
+	nk := 0
+	for s := 0; s < 256; s++ {
+		f := lf[s]
+		keys[nk&255] = f<<8 | uint32(s)
+		syms[nk&255] = uint8(s)
+		nk += int(b2u32(f != 0))
+		most = max(most, f)
 	}
-	z.keys, z.syms = keys, syms
+	z.keys, z.syms = keys[:nk], syms[:nk]
 	if len(keys) == 1 {
 		return writeRaw(1)
 	}
@@ -762,9 +768,6 @@ func (z *pageZstd) huffLengths() uint64 {
 	if len(keys) <= 32 {
 		insertionSortKeys(keys)
 	} else {
-		if cap(z.keyTmp) < 256 {
-			z.keyTmp = make([]uint32, 256)
-		}
 		var tmp []uint32
 		keys, tmp = radixSortKeys(keys, z.keyTmp[:len(keys)], 8)
 		z.keys, z.keyTmp = keys, tmp[:cap(tmp)]
@@ -1167,7 +1170,7 @@ func (z *pageZstd) writeSequences(out []byte) int {
 	}
 	modesAt := p
 	p++
-	freqs := [3][]uint32{z.llFreq[:], z.ofFreq[:], z.mlFreq[:]}
+	freqs := [3][]uint32{z.llFreq[:zsLLCodes], z.ofFreq[:], z.mlFreq[:zsMLCodes]}
 	maxLogs := [3]uint8{zsLLMaxLog, zsOFMaxLog, zsMLMaxLog}
 	modes := byte(0)
 	for k := 0; k < 3; k++ {
