@@ -902,13 +902,15 @@ func (z *pageZstd) fseWeights(w []uint8, maxW uint8, maxSym int) int {
 	nbits := uint(0)
 	n := hn
 	tab, tt := &ct.state, &ct.tt
+	var low uint32
 	if i >= 0 && i&1 == 0 {
 		// An odd count left: one even weight first.
 		t := tt[w[i]&63]
 		nb := (s0 + t.deltaNbBits) >> 16
-		acc |= uint64(s0&(1<<(nb&31)-1)) << (nbits & 63)
-		nbits += uint(nb)
+		low = s0 & (1<<(nb&31) - 1)
 		s0 = uint32(tab[(int32(s0>>(nb&31))+t.deltaFindState)&511])
+		acc |= uint64(low) << (nbits & 63)
+		nbits += uint(nb)
 		i--
 	}
 	for ; i > 0; i -= 2 {
@@ -920,14 +922,16 @@ func (z *pageZstd) fseWeights(w []uint8, maxW uint8, maxSym int) int {
 		nbits &= 7
 		t := tt[w[i]&63]
 		nb := (s1 + t.deltaNbBits) >> 16
-		acc |= uint64(s1&(1<<(nb&31)-1)) << (nbits & 63)
-		nbits += uint(nb)
+		low = s1 & (1<<(nb&31) - 1)
 		s1 = uint32(tab[(int32(s1>>(nb&31))+t.deltaFindState)&511])
+		acc |= uint64(low) << (nbits & 63)
+		nbits += uint(nb)
 		t = tt[w[i-1]&63]
 		nb = (s0 + t.deltaNbBits) >> 16
-		acc |= uint64(s0&(1<<(nb&31)-1)) << (nbits & 63)
-		nbits += uint(nb)
+		low = s0 & (1<<(nb&31) - 1)
 		s0 = uint32(tab[(int32(s0>>(nb&31))+t.deltaFindState)&511])
+		acc |= uint64(low) << (nbits & 63)
+		nbits += uint(nb)
 	}
 	bw := zsBits{out: buf, n: n, acc: acc, nbits: nbits}
 	bw.flush()
@@ -1203,23 +1207,27 @@ func (z *pageZstd) writeSequences(out []byte) int {
 		acc >>= (k * 8) & 63
 		nbits &= 7
 		q := &seqs[i]
+		var low uint32
 		// States: offset, match length, literal length (at most
 		// 8+9+9 bits).
 		t := &ofT.tt[q.ofc&63]
 		nb := (ofS + t.deltaNbBits) >> 16
-		acc |= uint64(ofS&(1<<(nb&31)-1)) << (nbits & 63)
-		nbits += uint(nb)
+		low = ofS & (1<<(nb&31) - 1)
 		ofS = uint32(ofT.state[(int32(ofS>>(nb&31))+t.deltaFindState)&511])
+		acc |= uint64(low) << (nbits & 63)
+		nbits += uint(nb)
 		t = &mlT.tt[q.mlc&63]
 		nb = (mlS + t.deltaNbBits) >> 16
-		acc |= uint64(mlS&(1<<(nb&31)-1)) << (nbits & 63)
-		nbits += uint(nb)
+		low = mlS & (1<<(nb&31) - 1)
 		mlS = uint32(mlT.state[(int32(mlS>>(nb&31))+t.deltaFindState)&511])
+		acc |= uint64(low) << (nbits & 63)
+		nbits += uint(nb)
 		t = &llT.tt[q.llc&63]
 		nb = (llS + t.deltaNbBits) >> 16
-		acc |= uint64(llS&(1<<(nb&31)-1)) << (nbits & 63)
-		nbits += uint(nb)
+		low = llS & (1<<(nb&31) - 1)
 		llS = uint32(llT.state[(int32(llS>>(nb&31))+t.deltaFindState)&511])
+		acc |= uint64(low) << (nbits & 63)
+		nbits += uint(nb)
 		// Extra bits, at most 16+16+17.
 		if q.ebits > 63-33 {
 			binary.LittleEndian.PutUint64(out[n:], acc)
