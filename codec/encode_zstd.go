@@ -104,9 +104,10 @@ type pageZstd struct {
 	table [1 << zsHashBits]uint32
 	base  uint32
 
-	buf  *zsBuf
-	seqs []zsSeq
-	lits []byte
+	buf    *zsBuf
+	litBuf *zsBuf
+	seqs   []zsSeq
+	lits   []byte
 
 	litFreq [256]uint32
 	llFreq  [64]uint32
@@ -337,6 +338,10 @@ func (b *zsBuf) load64(i int) uint64 {
 		uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
 }
 
+func (b *zsBuf) store64(i int, v uint64) {
+	binary.LittleEndian.PutUint64(b[i&zsMask:], v)
+}
+
 func (b *zsBuf) load32(i int) uint32 {
 	i &= zsMask
 	return uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16 | uint32(b[i+3])<<24
@@ -421,20 +426,23 @@ func (z *pageZstd) parse(src []byte) {
 	}
 	base := z.base
 	z.base += uint32(n)
-	// A sequence covers at least 4 bytes; literals are copied 16 bytes
-	// at a time.
+	// A sequence covers at least 4 bytes.
 	if cap(z.seqs) < n/4+1 {
 		z.seqs = make([]zsSeq, max(n/4+1, 4096/4+1))
-		z.lits = make([]byte, max(n, 4096)+16)
 	}
 	if z.buf == nil {
-		// Only the pages of it that inputs reach get touched.
+		// Only the pages of them that inputs reach get touched.
 		z.buf = new(zsBuf)
+		z.litBuf = new(zsBuf)
 	}
 	buf := z.buf
 	copy(buf[:n], src)
 	seqs := z.seqs[:cap(z.seqs)]
-	lits := z.lits[:cap(z.lits)]
+	// Literals go to a fixed array at masked positions: no bounds
+	// checks, and no slice to keep in registers. They are copied 16
+	// bytes at a time, which the 16 bytes past the largest input leave
+	// room for.
+	lits := z.litBuf
 	llFreq, mlFreq, ofFreq := &z.llFreq, &z.mlFreq, &z.ofFreq
 	ns, nl := 0, 0
 	clear(z.litFreq[:])
@@ -477,30 +485,27 @@ func (z *pageZstd) parse(src []byte) {
 			}
 			// Most literal runs are short: 16 bytes at once,
 			// then the rest of a longer run.
-			lp := (*[16]byte)(lits[nl : nl+16])
-			binary.LittleEndian.PutUint64(lp[:], buf.load64(anchor))
-			binary.LittleEndian.PutUint64(lp[8:], buf.load64(anchor+8))
+			lits.store64(nl, buf.load64(anchor))
+			lits.store64(nl+8, buf.load64(anchor+8))
 			for k := 16; k < int(ll); k += 8 {
-				binary.LittleEndian.PutUint64(lits[nl+k:], buf.load64(anchor+k))
+				lits.store64(nl+k, buf.load64(anchor+k))
 			}
 			nl += int(ll)
 			mb := uint32(mlen - 3)
 			ofc := uint8(bits.Len32(ofv)-1) & 31
-			var q zsSeq
-			if ll < 16 && mb < 32 {
-				q = zsSeq{extra: uint64(ofv - 1<<ofc), ebits: ofc, llc: uint8(ll), mlc: uint8(mb), ofc: ofc}
-			} else {
-				llc, mlc := zsLLCodeOf(ll)&63, zsMLCodeOf(mb)&63
+			extra, ebits := uint64(ofv-1<<ofc), ofc
+			llc, mlc := uint8(ll), uint8(mb)
+			if ll >= 16 || mb >= 32 {
+				llc, mlc = zsLLCodeOf(ll)&63, zsMLCodeOf(mb)&63
 				lb, mlb := zsLLBits[llc], zsMLBits[mlc]
-				q = zsSeq{
-					extra: uint64(ll-zsLLBase[llc]) | uint64(mb-zsMLBase[mlc])<<lb | uint64(ofv-1<<ofc)<<(lb+mlb),
-					ebits: lb + mlb + ofc,
-					llc:   llc, mlc: mlc, ofc: ofc,
-				}
+				extra = uint64(ll-zsLLBase[llc]) | uint64(mb-zsMLBase[mlc])<<lb | extra<<(lb+mlb)
+				ebits += lb + mlb
 			}
-			seqs[ns] = q
-			llFreq[q.llc&63]++
-			mlFreq[q.mlc&63]++
+			q := &seqs[ns]
+			q.extra, q.ebits = extra, ebits
+			q.llc, q.mlc, q.ofc = llc, mlc, ofc
+			llFreq[llc&63]++
+			mlFreq[mlc&63]++
 			ofFreq[ofc]++
 			ns++
 			ip = start + mlen
@@ -524,12 +529,23 @@ func (z *pageZstd) parse(src []byte) {
 	}
 
 	nl += copy(lits[nl:], src[anchor:])
-	lits = lits[:nl]
-	lf := &z.litFreq
-	for _, c := range lits {
-		lf[c]++
+	z.seqs, z.lits = seqs[:ns], lits[:nl]
+	countBytes(&z.litFreq, z.lits)
+}
+
+// countBytes adds the bytes of p to the histogram h, four at a time.
+func countBytes(h *[256]uint32, p []byte) {
+	for len(p) >= 4 {
+		q := p[:4]
+		h[q[0]]++
+		h[q[1]]++
+		h[q[2]]++
+		h[q[3]]++
+		p = p[4:]
 	}
-	z.seqs, z.lits = seqs[:ns], lits
+	for _, c := range p {
+		h[c]++
+	}
 }
 
 func b2u32(b bool) uint32 {
