@@ -41,8 +41,13 @@ import (
 // Speed comes from doing per page only what the page needs: the search
 // runs in its own small function over a fixed buffer whose positions are
 // masked (so the loads carry no bounds checks), each sequence's codes and
-// extra bits are packed as it is found, and the bit writers keep their
-// state in locals.
+// extra bits are packed as it is found, its literals copied 16 bytes at
+// a time into another such buffer, the Huffman builder walks only the
+// literals the page uses, and the bit writers keep their state in
+// locals. Go keeps no register across a call, so a loop that calls or
+// holds many values pays in spills: what looks like an obvious split
+// or merge of these loops (search and packing in one loop, or packing
+// in a second pass) measured slower.
 //
 // No checksum is written (makedumpfile's frames have none either); the
 // frame header is single-segment with the content size, so decoders need
