@@ -108,6 +108,9 @@ type fseSymTT struct {
 type pageZstd struct {
 	table [1 << zsHashBits]uint32
 	base  uint32
+	// The base and length of the input being parsed, for find.
+	pbase uint32
+	n     int
 
 	buf    *zsBuf
 	litBuf *zsBuf
@@ -368,11 +371,15 @@ func (b *zsBuf) matchLen(a, s, end int) int {
 	return n
 }
 
-// zsFind searches from ip for the next match, trying the last offset one
+// find searches from ip for the next match, trying the last offset one
 // byte ahead of each position and then the hash table, and returns its
-// start, offset and length, or start -1 when it reached limit. It is
-// apart from parse so that its loop keeps its few values in registers.
-func zsFind(buf *zsBuf, table *[1 << zsHashBits]uint32, base uint32, ip, anchor, limit, n int, r0 uint32) (start, off, mlen int) {
+// start, offset and length, or start -1 when it reached n-8. It is
+// apart from parse so that its loop keeps its few values in registers;
+// the values that stay the same for a page come from z rather than as
+// arguments, which parse would have to keep and reload around each call.
+func (z *pageZstd) find(ip, anchor int, r0 uint32) (start, off, mlen int) {
+	buf, table, base, n := z.buf, &z.table, z.pbase, z.n
+	limit := n - 8
 	for ip < limit {
 		cur := buf.load64(ip)
 		h := zsHash(cur)
@@ -431,6 +438,7 @@ func (z *pageZstd) parse(src []byte) {
 	}
 	base := z.base
 	z.base += uint32(n)
+	z.pbase, z.n = base, n
 	// A sequence covers at least 4 bytes.
 	if cap(z.seqs) < n/4+1 {
 		z.seqs = make([]zsSeq, max(n/4+1, 4096/4+1))
@@ -464,7 +472,7 @@ func (z *pageZstd) parse(src []byte) {
 	ip := 1 // libzstd starts one byte in, with nothing behind
 	limit := n - 8
 	for ip < limit {
-		start, off, mlen := zsFind(buf, table, base, ip, anchor, limit, n, r0)
+		start, off, mlen := z.find(ip, anchor, r0)
 		if start < 0 {
 			break
 		}
