@@ -41,8 +41,13 @@ import (
 // Speed comes from doing per page only what the page needs: the search
 // runs in its own small function over a fixed buffer whose positions are
 // masked (so the loads carry no bounds checks), each sequence's codes and
-// extra bits are packed as it is found, and the bit writers keep their
-// state in locals.
+// extra bits are packed as it is found, its literals copied 16 bytes at
+// a time into another such buffer, the Huffman builder walks only the
+// literals the page uses, and the bit writers keep their state in
+// locals. Go keeps no register across a call, so a loop that calls or
+// holds many values pays in spills: what looks like an obvious split
+// or merge of these loops (search and packing in one loop, or packing
+// in a second pass) measured slower.
 //
 // No checksum is written (makedumpfile's frames have none either); the
 // frame header is single-segment with the content size, so decoders need
@@ -103,10 +108,14 @@ type fseSymTT struct {
 type pageZstd struct {
 	table [1 << zsHashBits]uint32
 	base  uint32
+	// The base and length of the input being parsed, for find.
+	pbase uint32
+	n     int
 
-	buf  *zsBuf
-	seqs []zsSeq
-	lits []byte
+	buf    *zsBuf
+	litBuf *zsBuf
+	seqs   []zsSeq
+	lits   []byte
 
 	litFreq [256]uint32
 	llFreq  [64]uint32
@@ -118,7 +127,12 @@ type pageZstd struct {
 	weights [256]uint8
 	keys    []uint32 // freq<<8 | symbol, then lengths
 	keyTmp  []uint32
-	lenBuf  []uint32
+	syms    []uint8 // the used literals in order
+	// hufCount[l] is the number of literals with codes of length l,
+	// hufMaxLen the longest.
+	hufCount  [16]uint16
+	hufMaxLen uint8
+	lenBuf    []uint32
 
 	norm [zsMLCodes]int16
 	ct   [3]fseCTable // literal lengths, offsets, match lengths
@@ -332,6 +346,10 @@ func (b *zsBuf) load64(i int) uint64 {
 		uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
 }
 
+func (b *zsBuf) store64(i int, v uint64) {
+	binary.LittleEndian.PutUint64(b[i&zsMask:], v)
+}
+
 func (b *zsBuf) load32(i int) uint32 {
 	i &= zsMask
 	return uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16 | uint32(b[i+3])<<24
@@ -353,11 +371,15 @@ func (b *zsBuf) matchLen(a, s, end int) int {
 	return n
 }
 
-// zsFind searches from ip for the next match, trying the last offset one
+// find searches from ip for the next match, trying the last offset one
 // byte ahead of each position and then the hash table, and returns its
-// start, offset and length, or start -1 when it reached limit. It is
-// apart from parse so that its loop keeps its few values in registers.
-func zsFind(buf *zsBuf, table *[1 << zsHashBits]uint32, base uint32, ip, anchor, limit, n int, r0 uint32) (start, off, mlen int) {
+// start, offset and length, or start -1 when it reached n-8. It is
+// apart from parse so that its loop keeps its few values in registers;
+// the values that stay the same for a page come from z rather than as
+// arguments, which parse would have to keep and reload around each call.
+func (z *pageZstd) find(ip, anchor int, r0 uint32) (start, off, mlen int) {
+	buf, table, base, n := z.buf, &z.table, z.pbase, z.n
+	limit := n - 8
 	for ip < limit {
 		cur := buf.load64(ip)
 		h := zsHash(cur)
@@ -416,20 +438,24 @@ func (z *pageZstd) parse(src []byte) {
 	}
 	base := z.base
 	z.base += uint32(n)
-	// A sequence covers at least 4 bytes; literals are copied 8 bytes
-	// at a time.
+	z.pbase, z.n = base, n
+	// A sequence covers at least 4 bytes.
 	if cap(z.seqs) < n/4+1 {
 		z.seqs = make([]zsSeq, max(n/4+1, 4096/4+1))
-		z.lits = make([]byte, max(n, 4096)+8)
 	}
 	if z.buf == nil {
-		// Only the pages of it that inputs reach get touched.
+		// Only the pages of them that inputs reach get touched.
 		z.buf = new(zsBuf)
+		z.litBuf = new(zsBuf)
 	}
 	buf := z.buf
 	copy(buf[:n], src)
 	seqs := z.seqs[:cap(z.seqs)]
-	lits := z.lits[:cap(z.lits)]
+	// Literals go to a fixed array at masked positions: no bounds
+	// checks, and no slice to keep in registers. They are copied 16
+	// bytes at a time, which the 16 bytes past the largest input leave
+	// room for.
+	lits := z.litBuf
 	llFreq, mlFreq, ofFreq := &z.llFreq, &z.mlFreq, &z.ofFreq
 	ns, nl := 0, 0
 	clear(z.litFreq[:])
@@ -446,7 +472,7 @@ func (z *pageZstd) parse(src []byte) {
 	ip := 1 // libzstd starts one byte in, with nothing behind
 	limit := n - 8
 	for ip < limit {
-		start, off, mlen := zsFind(buf, table, base, ip, anchor, limit, n, r0)
+		start, off, mlen := z.find(ip, anchor, r0)
 		if start < 0 {
 			break
 		}
@@ -470,27 +496,29 @@ func (z *pageZstd) parse(src []byte) {
 				ofv = o + 3
 				r0, r1, r2 = o, r0, r1
 			}
-			for k := 0; k < int(ll); k += 8 {
-				binary.LittleEndian.PutUint64(lits[nl+k:], buf.load64(anchor+k))
+			// Most literal runs are short: 16 bytes at once,
+			// then the rest of a longer run.
+			lits.store64(nl, buf.load64(anchor))
+			lits.store64(nl+8, buf.load64(anchor+8))
+			for k := 16; k < int(ll); k += 8 {
+				lits.store64(nl+k, buf.load64(anchor+k))
 			}
 			nl += int(ll)
 			mb := uint32(mlen - 3)
 			ofc := uint8(bits.Len32(ofv)-1) & 31
-			var q zsSeq
-			if ll < 16 && mb < 32 {
-				q = zsSeq{extra: uint64(ofv - 1<<ofc), ebits: ofc, llc: uint8(ll), mlc: uint8(mb), ofc: ofc}
-			} else {
-				llc, mlc := zsLLCodeOf(ll)&63, zsMLCodeOf(mb)&63
+			extra, ebits := uint64(ofv-1<<ofc), ofc
+			llc, mlc := uint8(ll), uint8(mb)
+			if ll >= 16 || mb >= 32 {
+				llc, mlc = zsLLCodeOf(ll)&63, zsMLCodeOf(mb)&63
 				lb, mlb := zsLLBits[llc], zsMLBits[mlc]
-				q = zsSeq{
-					extra: uint64(ll-zsLLBase[llc]) | uint64(mb-zsMLBase[mlc])<<lb | uint64(ofv-1<<ofc)<<(lb+mlb),
-					ebits: lb + mlb + ofc,
-					llc:   llc, mlc: mlc, ofc: ofc,
-				}
+				extra = uint64(ll-zsLLBase[llc]) | uint64(mb-zsMLBase[mlc])<<lb | extra<<(lb+mlb)
+				ebits += lb + mlb
 			}
-			seqs[ns] = q
-			llFreq[q.llc&63]++
-			mlFreq[q.mlc&63]++
+			q := &seqs[ns]
+			q.extra, q.ebits = extra, ebits
+			q.llc, q.mlc, q.ofc = llc, mlc, ofc
+			llFreq[llc&63]++
+			mlFreq[mlc&63]++
 			ofFreq[ofc]++
 			ns++
 			ip = start + mlen
@@ -514,12 +542,23 @@ func (z *pageZstd) parse(src []byte) {
 	}
 
 	nl += copy(lits[nl:], src[anchor:])
-	lits = lits[:nl]
-	lf := &z.litFreq
-	for _, c := range lits {
-		lf[c]++
+	z.seqs, z.lits = seqs[:ns], lits[:nl]
+	countBytes(&z.litFreq, z.lits)
+}
+
+// countBytes adds the bytes of p to the histogram h, four at a time.
+func countBytes(h *[256]uint32, p []byte) {
+	for len(p) >= 4 {
+		q := p[:4]
+		h[q[0]]++
+		h[q[1]]++
+		h[q[2]]++
+		h[q[3]]++
+		p = p[4:]
 	}
-	z.seqs, z.lits = seqs[:ns], lits
+	for _, c := range p {
+		h[c]++
+	}
 }
 
 func b2u32(b bool) uint32 {
@@ -601,16 +640,28 @@ func (z *pageZstd) writeLiterals(out []byte) int {
 	if n == 0 {
 		return writeRaw(0)
 	}
-	// Used symbols and their frequencies.
-	keys := z.keys[:0]
-	most := uint32(0)
-	for s, f := range z.litFreq {
-		if f != 0 {
-			keys = append(keys, f<<8|uint32(s))
-			most = max(most, f)
-		}
+	// Used symbols and their frequencies; the symbols again in order
+	// for the code assignment and the tree description.
+	if cap(z.syms) < 256 {
+		z.syms = make([]uint8, 256)
+		z.keys = make([]uint32, 256)
+		z.keyTmp = make([]uint32, 256)
 	}
-	z.keys = keys
+	// Without branches: every symbol is written, and the next one
+	// overwrites it when it is not used.
+	keys := (*[256]uint32)(z.keys[:256])
+	syms := (*[256]uint8)(z.syms[:256])
+	lf := &z.litFreq
+	most := uint32(0)
+	nk := 0
+	for s := 0; s < 256; s++ {
+		f := lf[s]
+		keys[nk&255] = f<<8 | uint32(s)
+		syms[nk&255] = uint8(s)
+		nk += int(b2u32(f != 0))
+		most = max(most, f)
+	}
+	z.keys, z.syms = keys[:nk], syms[:nk]
 	if len(keys) == 1 {
 		return writeRaw(1)
 	}
@@ -623,13 +674,8 @@ func (z *pageZstd) writeLiterals(out []byte) int {
 	if int(most) <= n>>7+4 {
 		return writeRaw(0)
 	}
-	z.huffLengths()
 	// Cost of the Huffman streams.
-	var nbits uint64
-	for _, k := range z.keys {
-		s := k & 0xff
-		nbits += uint64(z.litFreq[s]) * uint64(z.hufLen[s])
-	}
+	nbits := z.huffLengths()
 	single := n < 256
 	streams := int(nbits+7) / 8
 	if single {
@@ -741,17 +787,16 @@ func (z *pageZstd) huffStream(out []byte, lits []byte) int {
 }
 
 // huffLengths sets z.hufLen to optimal code lengths limited to 11 bits
-// for the literals in z.keys (freq<<8 | symbol, at least two).
-func (z *pageZstd) huffLengths() {
+// for the literals in z.keys (freq<<8 | symbol, at least two), and
+// z.hufCount and z.hufMaxLen, and returns the length of the literals in
+// bits.
+func (z *pageZstd) huffLengths() uint64 {
 	keys := z.keys
 	// Sort by frequency, ties by symbol: insertion sort for short
 	// lists, else a radix sort (sortkeys.go).
 	if len(keys) <= 32 {
 		insertionSortKeys(keys)
 	} else {
-		if cap(z.keyTmp) < 256 {
-			z.keyTmp = make([]uint32, 256)
-		}
 		var tmp []uint32
 		keys, tmp = radixSortKeys(keys, z.keyTmp[:len(keys)], 8)
 		z.keys, z.keyTmp = keys, tmp[:cap(tmp)]
@@ -765,58 +810,49 @@ func (z *pageZstd) huffLengths() {
 		limitLengths(a, zsHufMaxBits)
 	}
 	clear(z.hufLen[:])
+	count := &z.hufCount
+	clear(count[:])
+	var nbits uint64
 	for i, k := range keys {
-		z.hufLen[k&0xff] = uint8(a[i])
+		l := a[i]
+		z.hufLen[k&0xff] = uint8(l)
+		count[l&15]++
+		nbits += uint64(k>>8) * uint64(l)
 	}
+	// a is in decreasing order.
+	z.hufMaxLen = uint8(a[0])
 	z.lenBuf = a
+	return nbits
 }
 
 // huffCodes assigns zstd's canonical codes: by increasing weight
 // (decreasing length), then by symbol, from code 0 up.
 func (z *pageZstd) huffCodes() {
-	var count [zsHufMaxBits + 2]uint16
-	for _, k := range z.keys {
-		count[z.hufLen[k&0xff]]++
-	}
-	var next [zsHufMaxBits + 2]uint16
-	maxLen := 0
-	for l := zsHufMaxBits; l > 0; l-- {
-		if count[l] != 0 {
-			maxLen = l
-			break
-		}
-	}
-	next[maxLen] = 0
+	count := &z.hufCount
+	var next [16]uint16
+	maxLen := int(z.hufMaxLen)
 	for l := maxLen; l > 1; l-- {
 		next[l-1] = (next[l] + count[l]) >> 1
 	}
-	for s := 0; s < 256; s++ {
-		if l := z.hufLen[s]; l != 0 {
-			z.hufTab[s] = uint32(next[l]) | uint32(l)<<16
-			next[l]++
-		}
+	for _, s := range z.syms {
+		l := z.hufLen[s]
+		z.hufTab[s] = uint32(next[l&15]) | uint32(l)<<16
+		next[l&15]++
 	}
 }
 
 // huffTree writes the Huffman tree description into z.hdrBuf and returns
 // its length, or 0 if it cannot be described (then literals go raw).
 func (z *pageZstd) huffTree() int {
-	maxSym := 0
-	maxLen := uint8(0)
-	for _, k := range z.keys {
-		s := int(k & 0xff)
-		maxSym = max(maxSym, s)
-		maxLen = max(maxLen, z.hufLen[s])
-	}
+	// The last symbol's weight is implied.
+	syms := z.syms[:len(z.syms)-1]
+	maxSym := int(z.syms[len(z.syms)-1])
+	maxLen := z.hufMaxLen
 	// Weights by length: 0 for unused symbols.
-	var l2w [16]uint8
-	for l := uint8(1); l <= maxLen; l++ {
-		l2w[l] = maxLen + 1 - l
-	}
 	w := z.weights[:maxSym]
-	hl := z.hufLen[:maxSym]
-	for s, l := range hl {
-		w[s] = l2w[l&15]
+	clear(w)
+	for _, s := range syms {
+		w[s] = maxLen + 1 - z.hufLen[s]
 	}
 	direct := 0
 	if maxSym <= 128 {
@@ -853,15 +889,11 @@ func (z *pageZstd) fseWeights(w []uint8, maxW uint8, maxSym int) int {
 	// The weights' counts come from the code lengths of the used
 	// literals below maxSym; the others have weight 0.
 	freq := z.wfreq[:maxW+1]
-	clear(freq)
-	used := 0
-	for _, k := range z.keys {
-		if s := int(k & 0xff); s < maxSym {
-			freq[maxW+1-z.hufLen[s]]++
-			used++
-		}
+	for l := 1; l <= int(maxW); l++ {
+		freq[int(maxW)+1-l] = uint32(z.hufCount[l])
 	}
-	freq[0] = uint32(maxSym - used)
+	freq[maxW+1-z.hufLen[maxSym]]--
+	freq[0] = uint32(maxSym - (len(z.syms) - 1))
 	distinct := 0
 	for _, f := range freq {
 		distinct += int(b2u32(f != 0))
@@ -899,13 +931,15 @@ func (z *pageZstd) fseWeights(w []uint8, maxW uint8, maxSym int) int {
 	nbits := uint(0)
 	n := hn
 	tab, tt := &ct.state, &ct.tt
+	var low uint32
 	if i >= 0 && i&1 == 0 {
 		// An odd count left: one even weight first.
 		t := tt[w[i]&63]
 		nb := (s0 + t.deltaNbBits) >> 16
-		acc |= uint64(s0&(1<<(nb&31)-1)) << (nbits & 63)
-		nbits += uint(nb)
+		low = s0 & (1<<(nb&31) - 1)
 		s0 = uint32(tab[(int32(s0>>(nb&31))+t.deltaFindState)&511])
+		acc |= uint64(low) << (nbits & 63)
+		nbits += uint(nb)
 		i--
 	}
 	for ; i > 0; i -= 2 {
@@ -917,14 +951,16 @@ func (z *pageZstd) fseWeights(w []uint8, maxW uint8, maxSym int) int {
 		nbits &= 7
 		t := tt[w[i]&63]
 		nb := (s1 + t.deltaNbBits) >> 16
-		acc |= uint64(s1&(1<<(nb&31)-1)) << (nbits & 63)
-		nbits += uint(nb)
+		low = s1 & (1<<(nb&31) - 1)
 		s1 = uint32(tab[(int32(s1>>(nb&31))+t.deltaFindState)&511])
+		acc |= uint64(low) << (nbits & 63)
+		nbits += uint(nb)
 		t = tt[w[i-1]&63]
 		nb = (s0 + t.deltaNbBits) >> 16
-		acc |= uint64(s0&(1<<(nb&31)-1)) << (nbits & 63)
-		nbits += uint(nb)
+		low = s0 & (1<<(nb&31) - 1)
 		s0 = uint32(tab[(int32(s0>>(nb&31))+t.deltaFindState)&511])
+		acc |= uint64(low) << (nbits & 63)
+		nbits += uint(nb)
 	}
 	bw := zsBits{out: buf, n: n, acc: acc, nbits: nbits}
 	bw.flush()
@@ -1167,7 +1203,7 @@ func (z *pageZstd) writeSequences(out []byte) int {
 	}
 	modesAt := p
 	p++
-	freqs := [3][]uint32{z.llFreq[:], z.ofFreq[:], z.mlFreq[:]}
+	freqs := [3][]uint32{z.llFreq[:zsLLCodes], z.ofFreq[:], z.mlFreq[:zsMLCodes]}
 	maxLogs := [3]uint8{zsLLMaxLog, zsOFMaxLog, zsMLMaxLog}
 	modes := byte(0)
 	for k := 0; k < 3; k++ {
@@ -1200,23 +1236,27 @@ func (z *pageZstd) writeSequences(out []byte) int {
 		acc >>= (k * 8) & 63
 		nbits &= 7
 		q := &seqs[i]
+		var low uint32
 		// States: offset, match length, literal length (at most
 		// 8+9+9 bits).
 		t := &ofT.tt[q.ofc&63]
 		nb := (ofS + t.deltaNbBits) >> 16
-		acc |= uint64(ofS&(1<<(nb&31)-1)) << (nbits & 63)
-		nbits += uint(nb)
+		low = ofS & (1<<(nb&31) - 1)
 		ofS = uint32(ofT.state[(int32(ofS>>(nb&31))+t.deltaFindState)&511])
+		acc |= uint64(low) << (nbits & 63)
+		nbits += uint(nb)
 		t = &mlT.tt[q.mlc&63]
 		nb = (mlS + t.deltaNbBits) >> 16
-		acc |= uint64(mlS&(1<<(nb&31)-1)) << (nbits & 63)
-		nbits += uint(nb)
+		low = mlS & (1<<(nb&31) - 1)
 		mlS = uint32(mlT.state[(int32(mlS>>(nb&31))+t.deltaFindState)&511])
+		acc |= uint64(low) << (nbits & 63)
+		nbits += uint(nb)
 		t = &llT.tt[q.llc&63]
 		nb = (llS + t.deltaNbBits) >> 16
-		acc |= uint64(llS&(1<<(nb&31)-1)) << (nbits & 63)
-		nbits += uint(nb)
+		low = llS & (1<<(nb&31) - 1)
 		llS = uint32(llT.state[(int32(llS>>(nb&31))+t.deltaFindState)&511])
+		acc |= uint64(low) << (nbits & 63)
+		nbits += uint(nb)
 		// Extra bits, at most 16+16+17.
 		if q.ebits > 63-33 {
 			binary.LittleEndian.PutUint64(out[n:], acc)
