@@ -169,10 +169,10 @@ func lzoPutLongLen(dst []byte, op, n int) int {
 // le32 and le64 load 4 and 8 bytes at p+i without a bounds check; the
 // scan in compressChunk uses them for every read of the input, where each
 // position is bounded by the chunk's length by construction (the comments
-// there say why each is). With checked loads the same scan ran 1.6 times
-// the instructions and took 1.3 times as long on page-like data: each
-// check needs the slice's length in a register, or a reload, in loops
-// that have too few registers already.
+// there say why each is). With checked loads, the code otherwise the
+// same, the scan ran 1.4 times the instructions and was 7-19% slower on
+// page-like data: each check needs the slice's length in a register, or
+// a reload, in loops that have too few registers already.
 func le32(p *byte, i int) uint32 {
 	return binary.LittleEndian.Uint32((*[4]byte)(unsafe.Add(unsafe.Pointer(p), i))[:])
 }
@@ -194,16 +194,20 @@ var errLZODict = errors.New("lzo1x compress: dictionary entry ahead of the scan 
 // len(src)-4. Positions count from the chunk's start, so a dictionary
 // entry e means position e-base, and one below base (left from an
 // earlier chunk) means 0, the candidate liblzo2's zeroed table gives.
-// compressChunk uses it for the chunk's first match and repeats the loop
-// inline for the others. Here, where most entries are stale (the start of
-// a chunk, and all of an incompressible one), the mask maps them without
-// a branch, which would mispredict often.
+// That takes a branch: a branchless mask measured 5-10% slower on
+// incompressible pages, where nearly every entry is stale, as the
+// predicted branch lets the load of the candidate start before the entry
+// is read. compressChunk uses lzoProbe for a chunk's first match and
+// repeats the loop inline for the others.
 func lzoProbe(dict *[1 << lzoDictBits]uint16, p *byte, end, base, ii, ip int) (int, int) {
+	_ = dict[0] // one nil check here, not one per probe
 	for ip < end {
 		dv := le32(p, ip)
 		h := (dv * lzoHashMul) >> (32 - lzoDictBits)
-		d := int(dict[h]) - base
-		mpos := d &^ (d >> 63)
+		mpos := int(dict[h]) - base
+		if mpos < 0 {
+			mpos = 0
+		}
 		dict[h] = uint16(ip + base)
 		if uint(mpos) >= uint(ip) {
 			panic(errLZODict)
@@ -288,11 +292,11 @@ func (c *LZOCompressor) compressChunk(dst []byte, op int, src []byte, in, pendin
 		// The next probe is right after the match. This is lzoProbe
 		// written out: the compiler does not inline it, and a call per
 		// match cost 2-5% (every value live here is spilled around a
-		// call). Stale entries take a branch here, not the mask: with
-		// the mask the loop ran out of registers and kept the candidate
-		// on the stack, 4-9% slower on records and sparse pages, where
-		// entries after the first match are mostly fresh. Loads at ip
-		// end before ipEnd+4; mpos < ip.
+		// call). A mask for stale entries made the compiler run out of
+		// registers here and keep the candidate on the stack, 4-9%
+		// slower on records and sparse pages; with dst behind a pointer
+		// it fitted but was no faster than this. Loads at ip end before
+		// ipEnd+4; mpos < ip.
 		ii := ip
 		for {
 			if ip >= ipEnd {
