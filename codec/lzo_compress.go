@@ -253,21 +253,24 @@ func (c *LZOCompressor) compressChunk(dst []byte, op int, src []byte, in, pendin
 		// probe checked mpos < ip). Extend it 8 bytes at a time.
 		// liblzo2 stops extending once the match reaches ipEnd, without
 		// counting the equal bytes of the last word; we do the same so
-		// that lengths agree. The first load starts at ip+4 < ipEnd+4,
-		// later ones only once ip+mlen < ipEnd, so all end before
-		// ipEnd+12 < len(s); those at mpos+mlen are behind them.
-		mlen := lzoMinLookLen
+		// that lengths agree. end and m walk the two copies. The first
+		// load starts at ip+4 < ipEnd+4, later ones only once
+		// end < ipEnd, so all end before ipEnd+12 < len(s); those at m
+		// are behind them.
+		end, m := ip+lzoMinLookLen, mpos+lzoMinLookLen
 		for {
-			v := le64(p, ip+mlen) ^ le64(p, mpos+mlen)
+			v := le64(p, end) ^ le64(p, m)
 			if v != 0 {
-				mlen += bits.TrailingZeros64(v) >> 3
+				end += bits.TrailingZeros64(v) >> 3
 				break
 			}
-			mlen += 8
-			if ip+mlen >= ipEnd {
+			end += 8
+			m += 8
+			if end >= ipEnd {
 				break
 			}
 		}
+		mlen := end - ip
 		off := ip - mpos
 		ip += mlen
 		if mlen <= lzoM2MaxLen && off <= lzoM2MaxOff {
