@@ -194,10 +194,10 @@ var errLZODict = errors.New("lzo1x compress: dictionary entry ahead of the scan 
 // len(src)-4. Positions count from the chunk's start, so a dictionary
 // entry e means position e-base, and one below base (left from an
 // earlier chunk) means 0, the candidate liblzo2's zeroed table gives.
-// That takes a branch: a branchless mask measured 5-10% slower on
-// incompressible pages, where nearly every entry is stale, as the
-// predicted branch lets the load of the candidate start before the entry
-// is read. compressChunk uses lzoProbe for a chunk's first match and
+// That takes a branch: a branchless mask measured about 5% slower on
+// incompressible pages (noisy runs), where nearly every entry is stale
+// and the predicted branch lets the load of the candidate start before
+// the entry is read. compressChunk uses lzoProbe for a chunk's first match and
 // repeats the loop inline for the others.
 func lzoProbe(dict *[1 << lzoDictBits]uint16, p *byte, end, base, ii, ip int) (int, int) {
 	_ = dict[0] // one nil check here, not one per probe
