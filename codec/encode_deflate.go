@@ -322,13 +322,15 @@ func (d *pageDeflater) longest(src []byte, s, cur int, base uint32, best, bestPo
 
 // matchLen returns how many leading bytes a and b (the shorter) share.
 func matchLen(a, b []byte) int {
+	// One check up front: a is as long as b, so the compiler proves the
+	// loads below in bounds.
+	a = a[:len(b)]
 	n := 0
-	for len(b)-n >= 8 {
+	for ; n < len(b)-7; n += 8 {
 		x := binary.LittleEndian.Uint64(a[n:]) ^ binary.LittleEndian.Uint64(b[n:])
 		if x != 0 {
 			return n + bits.TrailingZeros64(x)>>3
 		}
-		n += 8
 	}
 	for n < len(b) && a[n] == b[n] {
 		n++
