@@ -805,42 +805,61 @@ func firstCodes(count *[16]uint16) [16]uint16 {
 	return next
 }
 
-// adler32Sum is hash/adler32's Checksum, 8 bytes per step with the
+// adler32Sum is hash/adler32's Checksum, 16 bytes per step with the
 // bytes summed in 16-bit lanes of a uint64 (SWAR): for a page it was a
 // twentieth of the encoder's time done 4 bytes at a time, and about
 // half of that again 16 bytes at a time with one multiply per byte.
+// Two 8-byte words per step take half the dependent s1 updates and
+// loop overhead of one word per step, and the step loop in a function
+// of its own keeps its values in registers: 118M instructions became
+// 89M on a quarter of the -d 31 corpus pages (8% of the page encoder's
+// instructions before, 6% after).
 func adler32Sum(p []byte) uint32 {
-	const mod = 65521
 	// 5552 bytes keep s2 below 2^32 between reductions (zlib's NMAX).
-	const nmax = 5552 / 8 * 8
+	const nmax = 5552 / 16 * 16
+	s1, s2 := uint32(1), uint32(0)
+	for len(p) > 0 {
+		q := p[:min(len(p), nmax)]
+		p = p[len(q):]
+		s1, s2 = adler32Chunk(s1, s2, q)
+	}
+	return s2<<16 | s1
+}
+
+// adler32Chunk adds q (at most zlib's NMAX bytes) to the sums and
+// reduces them. Kept out of adler32Sum's loop over chunks, whose
+// values would otherwise crowd this loop's registers.
+func adler32Chunk(s1, s2 uint32, q []byte) (uint32, uint32) {
+	const mod = 65521
 	const (
 		lanes = 0x00ff00ff00ff00ff
 		ones  = 0x0001000100010001
 		// The top 16 bits of lanes*wEven and lanes*wOdd are the
 		// bytes at even and odd offsets weighted 8,6,4,2 and 7,5,3,1:
 		// each byte's count of the 8 running sums s2 gains it in.
-		// No lane of either product passes 16 bits, so no carry
-		// reaches the top one.
+		// Two words' lanes added first (at most 510 each) still
+		// keep every lane of either product below 16 bits, so no
+		// carry reaches the top one.
 		wEven = 2 | 4<<16 | 6<<32 | 8<<48
 		wOdd  = 1 | 3<<16 | 5<<32 | 7<<48
 	)
-	s1, s2 := uint32(1), uint32(0)
-	for len(p) > 0 {
-		q := p[:min(len(p), nmax)]
-		p = p[len(q):]
-		for len(q) >= 8 {
-			x := binary.LittleEndian.Uint64(q)
-			even, odd := x&lanes, x>>8&lanes
-			s2 += 8*s1 + uint32((even*wEven+odd*wOdd)>>48)
-			s1 += uint32((even + odd) * ones >> 48)
-			q = q[8:]
-		}
-		for _, c := range q {
-			s1 += uint32(c)
-			s2 += s1
-		}
-		s1 %= mod
-		s2 %= mod
+	for len(q) >= 16 {
+		// Of 16 bytes, the first word's each count in 8 sums more
+		// than the second word's at the same offset.
+		x0 := binary.LittleEndian.Uint64(q[:8])
+		x1 := binary.LittleEndian.Uint64(q[8:16])
+		q = q[16:]
+		e0, o0 := x0&lanes, x0>>8&lanes
+		e1, o1 := x1&lanes, x1>>8&lanes
+		sum0 := uint32((e0 + o0) * ones >> 48)
+		sum1 := uint32((e1 + o1) * ones >> 48)
+		w := uint32(((e0+e1)*wEven + (o0+o1)*wOdd) >> 48)
+		s2 += s1<<4 + sum0<<3 + w
+		s1 += sum0 + sum1
 	}
-	return s2<<16 | s1
+	for _, c := range q {
+		s1 += uint32(c)
+		s2 += s1
+	}
+	return s1 % mod, s2 % mod
 }
