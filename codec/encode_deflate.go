@@ -501,14 +501,21 @@ func (d *pageDeflater) writeSyms(w *bitWriter, lbits []uint8, lcode []uint16, db
 	// go out in one piece: the loop below runs for every symbol of every
 	// page.
 	lc, lb := (*[256]uint16)(lcode[:256]), (*[256]uint8)(lbits[:256])
-	var lenTab, distTab [32]uint64
+	// A code's value with its extra bits is code | (v-base)<<nb, which
+	// is (code - base<<nb) + v<<nb in wrapping arithmetic: the tables
+	// hold that difference, the code's bit count and its total with the
+	// extra bits.
+	var lenA, distA [32]uint64
+	var lenNb, lenTot, distNb, distTot [32]uint8
 	for c := 0; c < 29; c++ {
-		nb := uint64(lbits[257+c])
-		lenTab[c] = uint64(lcode[257+c]) | nb<<16 | (nb+uint64(dfLenExtra[c]))<<24 | uint64(dfLenBase[c])<<32
+		nb := lbits[257+c]
+		lenA[c] = uint64(lcode[257+c]) - uint64(dfLenBase[c])<<nb
+		lenNb[c], lenTot[c] = nb, nb+dfLenExtra[c]
 	}
 	for c := 0; c < len(dbits); c++ {
-		nb := uint64(dbits[c])
-		distTab[c] = uint64(dcode[c]) | nb<<16 | (nb+uint64(dfDistExtra[c]))<<24 | uint64(dfDistBase[c])<<32
+		nb := dbits[c]
+		distA[c] = uint64(dcode[c]) - uint64(dfDistBase[c])<<nb
+		distNb[c], distTot[c] = nb, nb+dfDistExtra[c]
 	}
 	// Stores slice out with an explicit end, one check each where
 	// out[n:] costs a pointer mask and a length check: 9% of this loop.
@@ -518,12 +525,12 @@ func (d *pageDeflater) writeSyms(w *bitWriter, lbits []uint8, lcode []uint16, db
 			acc |= uint64(lc[s&0xff]) << (nbits & 63)
 			nbits += uint(lb[s&0xff])
 		} else {
-			l := (s >> 16) & 0xff
-			e := lenTab[dfLenCode[l]&31]
-			acc |= (e&0xffff | uint64(l-uint32(e>>32))<<((e>>16)&31)) << (nbits & 63)
-			nbits += uint(e>>24) & 63
-			f := distTab[(s>>24)&31]
-			v := f&0xffff | uint64(s&0xffff-uint32(f>>32))<<((f>>16)&31)
+			l := uint8(s >> 16)
+			c := dfLenCode[l] & 31
+			acc |= (lenA[c] + uint64(l)<<(lenNb[c]&31)) << (nbits & 63)
+			nbits += uint(lenTot[c])
+			dc := (s >> 24) & 31
+			v := distA[dc] + uint64(s&0xffff)<<(distNb[dc]&31)
 			// Up to 31 bits before, 20 for the length, 28 here: spill
 			// first when they would not fit.
 			if nbits >= 32 {
@@ -533,7 +540,7 @@ func (d *pageDeflater) writeSyms(w *bitWriter, lbits []uint8, lcode []uint16, db
 				nbits -= 32
 			}
 			acc |= v << (nbits & 63)
-			nbits += uint(f>>24) & 63
+			nbits += uint(distTot[dc])
 		}
 		if nbits >= 32 {
 			binary.LittleEndian.PutUint64(out[n:n+8], acc)
