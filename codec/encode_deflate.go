@@ -184,14 +184,16 @@ func (d *pageDeflater) match(src []byte) {
 	s := 0
 	// hpre holds the first two bytes at s as zlib's rolling hash has
 	// them before it takes in the third (UPDATE_HASH); the hash of s is
-	// (hpre<<5 ^ src[s+2]) masked, and that hash is hpre for s+1.
+	// (hpre<<5 ^ src[s+2]) masked, and that hash is hpre for s+1. hpre
+	// is kept unmasked: the bits above the mask only move up, so the
+	// masked hashes are zlib's, one AND fewer per position.
 	var hpre uint32
 	if n >= dfMinMatch {
 		hpre = uint32(src[0])<<5 ^ uint32(src[1])
 	}
 	for s < n-2 {
-		h := (hpre<<5 ^ uint32(src[s+2])) & (1<<dfHashBits - 1)
-		hpre = h
+		hpre = hpre<<5 ^ uint32(src[s+2])
+		h := hpre & (1<<dfHashBits - 1)
 		cand := head[h] // base+pos, or <= base for none (zlib's NIL is position 0)
 		prev[s] = cand
 		head[h] = base + uint32(s)
@@ -253,9 +255,9 @@ func (d *pageDeflater) match(src []byte) {
 			// rolling hash of the last one leads into the next.
 			h := hpre
 			for i := s + 1; i < s+mlen; i++ {
-				h = (h<<5 ^ uint32(src[i+2])) & (1<<dfHashBits - 1)
-				prev[i] = head[h]
-				head[h] = base + uint32(i)
+				h = h<<5 ^ uint32(src[i+2])
+				prev[i] = head[h&(1<<dfHashBits-1)]
+				head[h&(1<<dfHashBits-1)] = base + uint32(i)
 			}
 			hpre = h
 			s += mlen
